@@ -1,0 +1,166 @@
+"""The domain's frozen records: readings, points, devices, topology, events, keys.
+
+Times are integer milliseconds since the Unix epoch (UTC) throughout the core;
+the web layer renders them as ISO-8601.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import Any
+
+import msgspec
+
+
+def now_ms() -> int:
+    """Wall-clock time in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+class Quality(enum.IntEnum):
+    """How trustworthy a reading is; anything but GOOD carries no value."""
+
+    GOOD = 0
+    STALE = 1
+    COMM_ERROR = 2
+    DEVICE_EXCEPTION = 3
+
+
+class Reading(msgspec.Struct, frozen=True, gc=False):
+    """One sample of one point, as a driver or ingest hands it to the store.
+
+    `correction` marks a new version of the reading at the same `ts_ms`: reads
+    return the latest version, and the superseded one stays on disk.
+    """
+
+    point_id: int
+    ts_ms: int
+    value: float | None
+    quality: Quality = Quality.GOOD
+    correction: bool = False
+
+
+class StoredReading(msgspec.Struct, frozen=True, gc=False):
+    """A committed reading with its outbox sequence number."""
+
+    seq: int
+    point_id: int
+    ts_ms: int
+    value: float | None
+    quality: Quality
+    correction: bool
+
+
+class Bucket(msgspec.Struct, frozen=True, gc=False):
+    """One interval of an aggregate: its start, the function's value and the sample count."""
+
+    start_ms: int
+    value: float | None
+    count: int
+
+
+class Page(msgspec.Struct, frozen=True):
+    """A page of a keyset-paginated listing; `next_cursor` is None on the last page."""
+
+    items: list[Any]
+    next_cursor: str | None
+
+
+class Organization(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    created_at: int
+
+
+class Site(msgspec.Struct, frozen=True):
+    id: str
+    org_id: str
+    name: str
+    created_at: int
+    updated_at: int
+    deleted_at: int | None = None
+
+
+class DeviceGroup(msgspec.Struct, frozen=True):
+    id: str
+    org_id: str
+    name: str
+    created_at: int
+    updated_at: int
+    deleted_at: int | None = None
+
+
+class Device(msgspec.Struct, frozen=True):
+    """A device the gateway reaches (or that pushes to it) and its connection settings."""
+
+    id: str
+    org_id: str
+    name: str
+    type: str
+    site_id: str | None = None
+    group_id: str | None = None
+    connection: dict[str, Any] = {}
+    profile: str | None = None
+    tags: list[str] = []
+    enabled: bool = True
+    created_at: int = 0
+    updated_at: int = 0
+    deleted_at: int | None = None
+    version: int = 1
+
+
+class Point(msgspec.Struct, frozen=True):
+    """A device's measurable point; `config` holds the protocol's addressing (data, not code)."""
+
+    id: int
+    uid: str
+    org_id: str
+    device_id: str
+    key: str
+    unit: str | None = None
+    data_type: str = "float64"
+    interval_s: float = 1.0
+    config: dict[str, Any] = {}
+    created_at: int = 0
+    updated_at: int = 0
+    deleted_at: int | None = None
+
+
+class Event(msgspec.Struct, frozen=True):
+    """Something a technician should see: a device going offline, the disk filling up."""
+
+    id: str
+    org_id: str
+    type: str
+    severity: str
+    message: str
+    ts_ms: int
+    device_id: str | None = None
+    data: dict[str, Any] = {}
+
+
+class ApiKey(msgspec.Struct, frozen=True):
+    """An API key's record; the secret itself is never stored, only its hash."""
+
+    id: str
+    org_id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: int
+    last_used_at: int | None = None
+    revoked_at: int | None = None
+
+
+class OutboxItem(msgspec.Struct, frozen=True, gc=False):
+    """A committed reading as the sync agent pushes it: addressed by device and metric."""
+
+    seq: int
+    org_id: str
+    device_id: str
+    metric: str
+    ts_ms: int
+    value: float | None
+    quality: Quality
+    correction: bool

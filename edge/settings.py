@@ -1,0 +1,284 @@
+"""Gateway settings: one TOML file, then `EDGE_*` environment variables, loaded once.
+
+Settings are frozen typed objects passed down explicitly; nothing reads the
+environment after `load()`. A key `[section] key` is overridden by
+`EDGE_SECTION_KEY`, a top-level `key` by `EDGE_KEY`. Every setting carries its
+help text in its `Meta`, which `describe()` lists and the README's settings
+table must match.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+DEFAULT_CONFIG = Path("/etc/edge-gateway/config.toml")
+
+
+class ConfigError(Exception):
+    """A settings problem, worded as one line naming the file (or variable) and key."""
+
+
+def _s(description: str, **constraints: Any) -> msgspec.Meta:
+    return msgspec.Meta(description=description, **constraints)
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class GatewaySettings(_Section):
+    organization: Annotated[
+        str, _s("Name of the organization that owns this gateway's data.", min_length=1)
+    ] = "Default organization"
+    name: Annotated[str, _s("Name this gateway shows in the UI and upstream.", min_length=1)] = (
+        "edge-gateway"
+    )
+
+
+class HttpSettings(_Section):
+    host: Annotated[str, _s("Address the web UI and API listen on.", min_length=1)] = "0.0.0.0"  # noqa: S104
+    port: Annotated[int, _s("TCP port of the web UI and API.", ge=1, le=65535)] = 8080
+
+
+class StoreSettings(_Section):
+    synchronous: Annotated[
+        Literal["full", "normal"],
+        _s(
+            "SQLite fsync policy: full survives power cuts, normal only process crashes "
+            "(fewer writes on SD cards)."
+        ),
+    ] = "full"
+    readers: Annotated[int, _s("Reader connections kept open for queries.", ge=1, le=64)] = 4
+    cache_mb: Annotated[int, _s("Page cache per connection, in MiB.", ge=1, le=4096)] = 16
+
+
+class WriterSettings(_Section):
+    max_batch: Annotated[
+        int, _s("Most readings committed in one transaction.", ge=1, le=1_000_000)
+    ] = 20_000
+    queue_max: Annotated[
+        int,
+        _s(
+            "Readings that may wait uncommitted (e.g. while the disk is full) "
+            "before new ones are refused.",
+            ge=1,
+        ),
+    ] = 500_000
+    retry_s: Annotated[
+        float, _s("Pause before retrying a write the disk refused, in seconds.", gt=0, le=300)
+    ] = 1.0
+
+
+class RetentionSettings(_Section):
+    days: Annotated[
+        int, _s("Synced readings older than this many days are dropped; 0 keeps all.", ge=0)
+    ] = 90
+    interval_s: Annotated[
+        int, _s("How often retention runs, in seconds.", ge=10, le=86_400)
+    ] = 3600
+
+
+class SupervisorSettings(_Section):
+    restart_max_s: Annotated[
+        float, _s("Longest pause before restarting a crashed task, in seconds.", gt=0, le=3600)
+    ] = 60.0
+    stop_timeout_s: Annotated[
+        float, _s("Time allowed for a clean stop on SIGTERM, in seconds.", gt=0, le=300)
+    ] = 10.0
+
+
+class Settings(_Section):
+    data_dir: Annotated[
+        str, _s("Directory holding the database and other state.", min_length=1)
+    ] = "/var/lib/edge-gateway"
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"], _s("Least severe log level written.")
+    ] = "INFO"
+    gateway: GatewaySettings = GatewaySettings()
+    http: HttpSettings = HttpSettings()
+    store: StoreSettings = StoreSettings()
+    writer: WriterSettings = WriterSettings()
+    retention: RetentionSettings = RetentionSettings()
+    supervisor: SupervisorSettings = SupervisorSettings()
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file inside the data dir."""
+        return Path(self.data_dir) / "edge.db"
+
+
+@dataclass(frozen=True, slots=True)
+class SettingInfo:
+    """One setting as the README and `edge settings` describe it."""
+
+    key: str
+    env: str
+    type: str
+    default: Any
+    help: str
+
+
+def _fields(struct: type[msgspec.Struct]) -> Iterator[tuple[msgspec.inspect.Field, Any]]:
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field in info.fields:
+        yield field, field.type
+
+
+def _type_name(t: msgspec.inspect.Type) -> str:
+    if isinstance(t, msgspec.inspect.Metadata):
+        return _type_name(t.type)
+    if isinstance(t, msgspec.inspect.LiteralType):
+        return " | ".join(str(v) for v in t.values)
+    names = {
+        msgspec.inspect.IntType: "int",
+        msgspec.inspect.FloatType: "float",
+        msgspec.inspect.StrType: "str",
+    }
+    return names.get(type(t), type(t).__name__)
+
+
+def _description(t: msgspec.inspect.Type) -> str:
+    if isinstance(t, msgspec.inspect.Metadata):
+        return (t.extra_json_schema or {}).get("description", "")
+    return ""
+
+
+def _leaves() -> Iterator[tuple[tuple[str, ...], msgspec.inspect.Type]]:
+    """(path, type) of every setting, sections first-level only."""
+    for field in _struct_fields(Settings):
+        if isinstance(field.type, msgspec.inspect.StructType):
+            for sub in _struct_fields(field.type.cls):
+                yield (field.name, sub.name), sub.type
+        else:
+            yield (field.name,), field.type
+
+
+def _struct_fields(struct: type[msgspec.Struct]) -> tuple[msgspec.inspect.Field, ...]:
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return info.fields
+
+
+def _env_name(path: tuple[str, ...]) -> str:
+    return "EDGE_" + "_".join(path).upper()
+
+
+def _toml_key(path: tuple[str, ...]) -> str:
+    return f"[{path[0]}] {path[1]}" if len(path) == 2 else path[0]
+
+
+def describe() -> list[SettingInfo]:
+    """Every setting: TOML key, environment variable, type, default and help."""
+    defaults = msgspec.to_builtins(Settings())
+    out = []
+    for path, ftype in _leaves():
+        default = defaults
+        for part in path:
+            default = default[part]
+        out.append(
+            SettingInfo(
+                key=".".join(path),
+                env=_env_name(path),
+                type=_type_name(ftype),
+                default=default,
+                help=_description(ftype),
+            )
+        )
+    return out
+
+
+_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+
+
+def _explain(error: msgspec.ValidationError) -> tuple[tuple[str, ...], str]:
+    """Split msgspec's message into the key path and a lower-case reason."""
+    match = _AT.match(str(error))
+    assert match is not None
+    what = match["what"].replace("`", "")
+    path = tuple(p for p in (match["path"] or "").split(".") if p)
+    unknown = re.match(r"Object contains unknown field (\S+)", what)
+    if unknown:
+        return (*path, unknown[1]), "unknown setting" if path else "unknown section or setting"
+    return path, what[0].lower() + what[1:]
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for path, ftype in _leaves():
+        name = _env_name(path)
+        if name not in environ:
+            continue
+        try:
+            value = msgspec.convert(environ[name], _python_type(path), strict=False)
+        except msgspec.ValidationError as error:
+            raise ConfigError(f"{name}: {_explain(error)[1]}") from None
+        section = overrides
+        for part in path[:-1]:
+            section = section.setdefault(part, {})
+        section[path[-1]] = msgspec.to_builtins(value)
+    return overrides
+
+
+def _python_type(path: tuple[str, ...]) -> Any:
+    struct: Any = Settings
+    for part in path[:-1]:
+        struct = struct.__annotations__[part]
+        struct = _resolve(struct)
+    return _resolve(struct.__annotations__[path[-1]])
+
+
+def _resolve(annotation: Any) -> Any:
+    if isinstance(annotation, str):
+        return eval(annotation, globals())  # noqa: S307 - our own annotations, resolved once
+    return annotation
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read the TOML file (if any), apply `EDGE_*` variables, then explicit overrides.
+
+    Raises ConfigError with a one-line message naming the file or variable and the key.
+    """
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    where = "defaults"
+    if path is not None:
+        where = str(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: cannot be read ({error})") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    merged = _merge(_merge(raw, _from_environment(environ)), overrides)
+    try:
+        return msgspec.convert(merged, Settings)
+    except msgspec.ValidationError as error:
+        key, reason = _explain(error)
+        if key and _env_name(key) in environ:
+            raise ConfigError(f"{_env_name(key)}: {reason}") from None
+        raise ConfigError(f"{where}: {_toml_key(key) if key else 'file'}: {reason}") from None

@@ -1,0 +1,208 @@
+"""SQL over what the gateway knows of its world: organizations, sites, groups, devices, points.
+
+Every function that reads or changes a tenant's rows takes the org id and
+puts it in the WHERE clause: another organization's id is simply not found.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import apsw
+import msgspec
+
+from edge import ids
+from edge.models import Device, Organization, Point, Site, now_ms
+
+
+class NotFound(LookupError):
+    """No such object in this organization."""
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def ensure_organization(conn: apsw.Connection, name: str) -> Organization:
+    """The organization with this name, created if it does not exist."""
+    row = conn.execute(
+        "SELECT id, name, created_at FROM organizations WHERE name = ?", (name,)
+    ).fetchone()
+    if row:
+        return Organization(*row)
+    org = Organization(ids.new_id("org"), name, now_ms())
+    conn.execute(
+        "INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)",
+        (org.id, org.name, org.created_at),
+    )
+    return org
+
+
+def create_site(conn: apsw.Connection, org_id: str, name: str) -> Site:
+    """A new site of the org."""
+    ts = now_ms()
+    site = Site(ids.new_id("site"), org_id, name, ts, ts)
+    conn.execute(
+        "INSERT INTO sites (id, org_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        (site.id, org_id, name, ts, ts),
+    )
+    return site
+
+
+def _require(conn: apsw.Connection, table: str, org_id: str, object_id: str | None) -> None:
+    if object_id is None:
+        return
+    found = conn.execute(
+        f"SELECT 1 FROM {table} WHERE id = ? AND org_id = ? AND deleted_at IS NULL",  # noqa: S608 - table names are ours
+        (object_id, org_id),
+    ).fetchone()
+    if not found:
+        raise NotFound(f"no {table[:-1].replace('_', ' ')} {object_id}")
+
+
+_DEVICE_COLUMNS = (
+    "id, org_id, name, type, site_id, group_id, connection, profile, tags, enabled, "
+    "created_at, updated_at, deleted_at, version"
+)
+
+
+def create_device(conn: apsw.Connection, device: Device) -> Device:
+    """Insert a device; its site and group must belong to the same org."""
+    _require(conn, "sites", device.org_id, device.site_id)
+    _require(conn, "device_groups", device.org_id, device.group_id)
+    ts = now_ms()
+    device = msgspec.structs.replace(
+        device, id=device.id or ids.new_id("dev"), created_at=ts, updated_at=ts, version=1
+    )
+    conn.execute(
+        f"INSERT INTO devices ({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+        (
+            device.id,
+            device.org_id,
+            device.name,
+            device.type,
+            device.site_id,
+            device.group_id,
+            _json(device.connection),
+            device.profile,
+            _json(device.tags),
+            int(device.enabled),
+            ts,
+            ts,
+            None,
+            1,
+        ),
+    )
+    return device
+
+
+def _device(row: tuple) -> Device:
+    (id_, org, name, type_, site, group, connection, profile, tags, enabled, created, updated,
+     deleted, version) = row  # fmt: skip
+    return Device(
+        id=id_,
+        org_id=org,
+        name=name,
+        type=type_,
+        site_id=site,
+        group_id=group,
+        connection=msgspec.json.decode(connection),
+        profile=profile,
+        tags=msgspec.json.decode(tags),
+        enabled=bool(enabled),
+        created_at=created,
+        updated_at=updated,
+        deleted_at=deleted,
+        version=version,
+    )
+
+
+def device(conn: apsw.Connection, org_id: str, device_id: str) -> Device:
+    """A live device of the org, or NotFound."""
+    row = conn.execute(
+        f"SELECT {_DEVICE_COLUMNS} FROM devices "  # noqa: S608
+        "WHERE id = ? AND org_id = ? AND deleted_at IS NULL",
+        (device_id, org_id),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no device {device_id}")
+    return _device(row)
+
+
+def devices(conn: apsw.Connection, org_id: str) -> list[Device]:
+    """The org's live devices, by name."""
+    rows = conn.execute(
+        f"SELECT {_DEVICE_COLUMNS} FROM devices "  # noqa: S608
+        "WHERE org_id = ? AND deleted_at IS NULL ORDER BY name, id",
+        (org_id,),
+    )
+    return [_device(row) for row in rows]
+
+
+_POINT_COLUMNS = (
+    "id, uid, org_id, device_id, key, unit, data_type, interval_s, config, "
+    "created_at, updated_at, deleted_at"
+)
+
+
+def _point(row: tuple) -> Point:
+    (id_, uid, org, device_id, key, unit, data_type, interval, config, created, updated,
+     deleted) = row  # fmt: skip
+    return Point(
+        id_, uid, org, device_id, key, unit, data_type, interval,
+        msgspec.json.decode(config), created, updated, deleted,
+    )  # fmt: skip
+
+
+def create_points(conn: apsw.Connection, org_id: str, new: list[Point]) -> list[Point]:
+    """Insert points of one org's devices; ids are assigned here."""
+    ts = now_ms()
+    created = []
+    for point in new:
+        _require(conn, "devices", org_id, point.device_id)
+        conn.execute(
+            "INSERT INTO points (uid, org_id, device_id, key, unit, data_type, interval_s, "
+            "config, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                point.uid or ids.new_id("sen"),
+                org_id,
+                point.device_id,
+                point.key,
+                point.unit,
+                point.data_type,
+                point.interval_s,
+                _json(point.config),
+                ts,
+                ts,
+            ),
+        )
+        row = conn.execute(
+            f"SELECT {_POINT_COLUMNS} FROM points WHERE id = ?",  # noqa: S608
+            (conn.last_insert_rowid(),),
+        ).fetchone()
+        created.append(_point(row))
+    return created
+
+
+def points(conn: apsw.Connection, org_id: str, device_id: str | None = None) -> list[Point]:
+    """The org's live points, of one device if given, by device and key."""
+    rows = conn.execute(
+        f"SELECT {_POINT_COLUMNS} FROM points WHERE org_id = ?1 "  # noqa: S608
+        "AND (?2 IS NULL OR device_id = ?2) AND deleted_at IS NULL ORDER BY device_id, key",
+        (org_id, device_id),
+    )
+    return [_point(row) for row in rows]
+
+
+def point_in_org(conn: apsw.Connection, org_id: str, point_id: int) -> None:
+    """Raise NotFound unless the point belongs to the org."""
+    found = conn.execute(
+        "SELECT 1 FROM points WHERE id = ? AND org_id = ?", (point_id, org_id)
+    ).fetchone()
+    if not found:
+        raise NotFound(f"no point {point_id}")
+
+
+def live_point_ids(conn: apsw.Connection) -> set[int]:
+    """Ids of every point that may receive readings."""
+    return {row[0] for row in conn.execute("SELECT id FROM points WHERE deleted_at IS NULL")}

@@ -1,0 +1,79 @@
+"""SQL over API keys: only a SHA-256 of each secret is stored.
+
+Secrets carry 32+ random characters (190+ bits), so a fast hash is enough:
+there is nothing to brute-force, and lookups stay a single indexed probe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Final
+
+import apsw
+import msgspec
+
+from edge import ids
+from edge.models import ApiKey, now_ms
+
+SECRET_PREFIX: Final = "sk_live_"
+# 40 url-safe characters: 240 bits, beyond seed 001's "sk_live_ + 32 characters".
+SECRET_BYTES: Final = 30
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create(conn: apsw.Connection, org_id: str, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
+    """Store a new key; returns its record and the secret, which is not kept."""
+    secret = SECRET_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
+    key = ApiKey(
+        id=ids.new_id("key"),
+        org_id=org_id,
+        name=name,
+        prefix=secret[: len(SECRET_PREFIX) + 4],
+        scopes=sorted(set(scopes)),
+        created_at=now_ms(),
+    )
+    conn.execute(
+        "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, scopes, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            key.id,
+            org_id,
+            name,
+            key.prefix,
+            _hash(secret),
+            msgspec.json.encode(key.scopes).decode(),
+            key.created_at,
+        ),
+    )
+    return key, secret
+
+
+def by_secret(conn: apsw.Connection, secret: str) -> ApiKey | None:
+    """The unrevoked key with this secret, if any."""
+    row = conn.execute(
+        "SELECT id, org_id, name, prefix, scopes, created_at, last_used_at, revoked_at "
+        "FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL",
+        (_hash(secret),),
+    ).fetchone()
+    if row is None:
+        return None
+    key_id, org, name, prefix, scopes, created, used, revoked = row
+    return ApiKey(key_id, org, name, prefix, msgspec.json.decode(scopes), created, used, revoked)
+
+
+def revoke(conn: apsw.Connection, org_id: str, key_id: str) -> bool:
+    """Revoke a key of the org; False if there is no such live key."""
+    conn.execute(
+        "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND org_id = ? AND revoked_at IS NULL",
+        (now_ms(), key_id, org_id),
+    )
+    return conn.changes() > 0
+
+
+def touch(conn: apsw.Connection, key_id: str, ts_ms: int) -> None:
+    """Record when a key was last used."""
+    conn.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (ts_ms, key_id))

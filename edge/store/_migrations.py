@@ -1,0 +1,205 @@
+"""Named schema migrations, applied through sqlite-utils before apsw opens the file.
+
+Each migration is a function of a `sqlite_utils.Database`; its name is
+recorded in `_migrations` in the same transaction as its changes, so a
+migration is either wholly applied or not at all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlite_utils
+
+# "EDGE" in ASCII: marks the file as ours, so a foreign SQLite file is refused, not migrated.
+APPLICATION_ID = 0x45444745
+
+
+def _initial(db: sqlite_utils.Database) -> None:
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["organizations"].create(
+        {"id": str, "name": str, "created_at": int}, pk="id", not_null={"name", "created_at"}
+    )
+    db["organizations"].create_index(["name"], unique=True)
+    for table in ("sites", "device_groups"):
+        db[table].create(
+            {
+                "id": str,
+                "org_id": str,
+                "name": str,
+                "created_at": int,
+                "updated_at": int,
+                "deleted_at": int,
+            },
+            pk="id",
+            not_null={"org_id", "name", "created_at", "updated_at"},
+            foreign_keys=[("org_id", "organizations", "id")],
+        )
+        db[table].create_index(["org_id", "updated_at", "id"])
+    db["devices"].create(
+        {
+            "id": str,
+            "org_id": str,
+            "site_id": str,
+            "group_id": str,
+            "name": str,
+            "type": str,
+            "connection": str,
+            "profile": str,
+            "tags": str,
+            "enabled": int,
+            "created_at": int,
+            "updated_at": int,
+            "deleted_at": int,
+            "version": int,
+        },
+        pk="id",
+        not_null={"org_id", "name", "type", "created_at", "updated_at", "version"},
+        defaults={"connection": "{}", "tags": "[]", "enabled": 1, "version": 1},
+        foreign_keys=[
+            ("org_id", "organizations", "id"),
+            ("site_id", "sites", "id"),
+            ("group_id", "device_groups", "id"),
+        ],
+    )
+    db["devices"].create_index(["org_id", "updated_at", "id"])
+    db["points"].create(
+        {
+            "id": int,
+            "uid": str,
+            "org_id": str,
+            "device_id": str,
+            "key": str,
+            "unit": str,
+            "data_type": str,
+            "interval_s": float,
+            "config": str,
+            "created_at": int,
+            "updated_at": int,
+            "deleted_at": int,
+        },
+        pk="id",
+        not_null={"uid", "org_id", "device_id", "key", "data_type", "interval_s"},
+        defaults={"config": "{}", "interval_s": 1.0, "data_type": "float64"},
+        foreign_keys=[("org_id", "organizations", "id"), ("device_id", "devices", "id")],
+    )
+    db["points"].create_index(["uid"], unique=True)
+    db["points"].create_index(["device_id", "key"], unique=True)
+    db["points"].create_index(["org_id", "updated_at", "id"])
+    # Clustered by (point, time) so range and aggregate scans read contiguous pages;
+    # seq is the outbox order and the tie-breaker between versions of one timestamp.
+    db.execute(
+        """
+        CREATE TABLE readings (
+            point_id INTEGER NOT NULL,
+            ts INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            value REAL,
+            quality INTEGER NOT NULL DEFAULT 0,
+            correction INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (point_id, ts, seq)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX readings_by_seq ON readings(seq)")
+    # Corrections are rare: a partial index finds them without a probe per reading.
+    db.execute(
+        "CREATE INDEX readings_corrections ON readings(point_id, ts) WHERE correction = 1"
+    )
+    db["point_latest"].create(
+        {
+            "point_id": int,
+            "seq": int,
+            "ts": int,
+            "value": float,
+            "quality": int,
+            "correction": int,
+        },
+        pk="point_id",
+        not_null={"seq", "ts", "quality", "correction"},
+    )
+    db["events"].create(
+        {
+            "id": str,
+            "org_id": str,
+            "device_id": str,
+            "type": str,
+            "severity": str,
+            "message": str,
+            "ts": int,
+            "data": str,
+        },
+        pk="id",
+        not_null={"org_id", "type", "severity", "message", "ts"},
+        defaults={"data": "{}"},
+        foreign_keys=[("org_id", "organizations", "id")],
+    )
+    db["events"].create_index(["org_id", "ts", "id"])
+    db["api_keys"].create(
+        {
+            "id": str,
+            "org_id": str,
+            "name": str,
+            "prefix": str,
+            "secret_hash": str,
+            "scopes": str,
+            "created_at": int,
+            "last_used_at": int,
+            "revoked_at": int,
+        },
+        pk="id",
+        not_null={"org_id", "name", "prefix", "secret_hash", "scopes", "created_at"},
+        foreign_keys=[("org_id", "organizations", "id")],
+    )
+    db["api_keys"].create_index(["secret_hash"], unique=True)
+
+
+MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
+    ("0001_initial", _initial),
+)
+
+
+def applied(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations recorded in the file (none for a new file)."""
+    has_table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'"
+    ).fetchone()
+    if not has_table:
+        return []
+    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+
+
+def pending(path: Path) -> list[str]:
+    """Names of the migrations this version would apply to the file."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        done = set(applied(conn))
+    finally:
+        conn.close()
+    return [name for name, _ in MIGRATIONS if name not in done]
+
+
+def migrate(path: Path) -> list[str]:
+    """Apply every pending migration to the file; returns the names applied."""
+    db = sqlite_utils.Database(path)
+    try:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at INTEGER)"
+        )
+        done = set(applied(db.conn))
+        ran = []
+        for name, step in MIGRATIONS:
+            if name in done:
+                continue
+            with db.atomic():
+                step(db)
+                db["_migrations"].insert({"name": name, "applied_at": int(time.time() * 1000)})
+            ran.append(name)
+        return ran
+    finally:
+        db.close()

@@ -1,0 +1,185 @@
+"""SQL over readings: the batched insert, latest values, ranges, aggregates, outbox, retention.
+
+Readings are append-only. A correction is a new row with the same timestamp
+and `correction = 1`; a row is superseded when a correction with the same
+point and timestamp and a higher sequence exists. Reads return only the
+rows nothing supersedes. Because corrections are rare, a query first asks the
+partial index whether its window has any, and only then pays for the filter.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import apsw
+
+from edge.models import Bucket, OutboxItem, Quality, StoredReading
+
+AGGREGATES: Final = {
+    "avg": "avg(value)",
+    "min": "min(value)",
+    "max": "max(value)",
+    "sum": "sum(value)",
+    "count": "count(value)",
+    "p95": "percentile(value, 95)",
+    "p99": "percentile(value, 99)",
+}
+
+_INSERT = (
+    "INSERT INTO readings (point_id, ts, seq, value, quality, correction) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+# Newest version of each point's newest timestamp among the rows just inserted,
+# applied only where it is newer than what point_latest already holds.
+_UPSERT_LATEST = """
+INSERT INTO point_latest (point_id, seq, ts, value, quality, correction)
+SELECT point_id, seq, ts, value, quality, correction FROM (
+    SELECT *, row_number() OVER (PARTITION BY point_id ORDER BY ts DESC, seq DESC) AS n
+    FROM readings WHERE seq >= ?1 AND seq < ?2
+) WHERE n = 1
+ON CONFLICT (point_id) DO UPDATE SET
+    seq = excluded.seq, ts = excluded.ts, value = excluded.value,
+    quality = excluded.quality, correction = excluded.correction
+WHERE (excluded.ts, excluded.seq) > (point_latest.ts, point_latest.seq)
+"""
+_NOT_SUPERSEDED = """
+AND NOT EXISTS (
+    SELECT 1 FROM readings AS c INDEXED BY readings_corrections
+    WHERE c.correction = 1 AND c.point_id = readings.point_id
+      AND c.ts = readings.ts AND c.seq > readings.seq)
+"""
+
+
+def _meta_int(conn: apsw.Connection, key: str) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _set_meta(conn: apsw.Connection, key: str, value: int) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, str(value)),
+    )
+
+
+def next_seq(conn: apsw.Connection) -> int:
+    """The sequence the next reading gets: never reused, even after retention empties the table."""
+    (top,) = conn.execute("SELECT coalesce(max(seq), 0) FROM readings").fetchone()
+    return max(top, _meta_int(conn, "seq_high_water")) + 1
+
+
+def insert_readings(conn: apsw.Connection, rows: list[tuple], first: int, stop: int) -> None:
+    """Insert rows numbered first..stop-1 and bring point_latest up to date."""
+    conn.executemany(_INSERT, rows)
+    conn.execute(_UPSERT_LATEST, (first, stop))
+    _set_meta(conn, "seq_high_water", stop - 1)
+
+
+def _has_corrections(conn: apsw.Connection, point_id: int, start: int, end: int) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM readings INDEXED BY readings_corrections "
+            "WHERE correction = 1 AND point_id = ? AND ts >= ? AND ts < ?)",
+            (point_id, start, end),
+        ).fetchone()[0]
+    )
+
+
+def _stored(row: tuple) -> StoredReading:
+    seq, point_id, ts, value, quality, correction = row
+    return StoredReading(seq, point_id, ts, value, Quality(quality), bool(correction))
+
+
+def latest(conn: apsw.Connection, org_id: str, point_ids: str) -> list[StoredReading]:
+    """Latest reading of each point in the JSON array `point_ids` that belongs to the org."""
+    rows = conn.execute(
+        "SELECT l.seq, l.point_id, l.ts, l.value, l.quality, l.correction "
+        "FROM json_each(?) AS j JOIN point_latest AS l ON l.point_id = j.value "
+        "JOIN points AS p ON p.id = l.point_id WHERE p.org_id = ?",
+        (point_ids, org_id),
+    )
+    return [_stored(row) for row in rows]
+
+
+def range_(
+    conn: apsw.Connection,
+    point_id: int,
+    start: int,
+    end: int,
+    after: tuple[int, int] | None,
+    limit: int,
+) -> list[StoredReading]:
+    """Up to `limit` current readings of a point in [start, end), after the keyset `after`."""
+    after_ts, after_seq = after if after is not None else (start - 1, 0)
+    extra = _NOT_SUPERSEDED if _has_corrections(conn, point_id, start, end) else ""
+    rows = conn.execute(
+        "SELECT seq, point_id, ts, value, quality, correction FROM readings "
+        "WHERE point_id = ? AND ts >= ? AND ts < ? AND (ts, seq) > (?, ?) "
+        f"{extra} ORDER BY ts, seq LIMIT ?",
+        (point_id, start, end, after_ts, after_seq, limit),
+    )
+    return [_stored(row) for row in rows]
+
+
+def aggregate(
+    conn: apsw.Connection, point_id: int, start: int, end: int, width_ms: int, fn: str
+) -> list[Bucket]:
+    """One bucket per `width_ms` interval (aligned to the epoch) holding good readings."""
+    extra = _NOT_SUPERSEDED if _has_corrections(conn, point_id, start, end) else ""
+    rows = conn.execute(
+        f"SELECT (ts / ?1) * ?1 AS bucket, {AGGREGATES[fn]}, count(value) FROM readings "
+        "WHERE point_id = ?2 AND ts >= ?3 AND ts < ?4 AND quality = 0 AND value IS NOT NULL "
+        f"{extra} GROUP BY bucket ORDER BY bucket",
+        (width_ms, point_id, start, end),
+    )
+    return [Bucket(bucket, value, count) for bucket, value, count in rows]
+
+
+def outbox_batch(conn: apsw.Connection, after_seq: int, limit: int) -> list[OutboxItem]:
+    """Committed readings after `after_seq`, in sequence order."""
+    rows = conn.execute(
+        "SELECT r.seq, p.org_id, p.device_id, p.key, r.ts, r.value, r.quality, r.correction "
+        "FROM readings AS r INDEXED BY readings_by_seq JOIN points AS p ON p.id = r.point_id "
+        "WHERE r.seq > ? ORDER BY r.seq LIMIT ?",
+        (after_seq, limit),
+    )
+    return [
+        OutboxItem(seq, org, device, key, ts, value, Quality(quality), bool(correction))
+        for seq, org, device, key, ts, value, quality, correction in rows
+    ]
+
+
+def synced_seq(conn: apsw.Connection) -> int:
+    """The highest sequence the upstream has acknowledged (everything at or below it)."""
+    return _meta_int(conn, "synced_seq")
+
+
+def mark_synced(conn: apsw.Connection, seq: int) -> int:
+    """Advance the synced watermark to `seq` (never backwards); returns the watermark."""
+    high = _meta_int(conn, "seq_high_water")
+    if seq > high:
+        raise ValueError(f"sequence {seq} has not been written (highest is {high})")
+    current = max(_meta_int(conn, "synced_seq"), seq)
+    _set_meta(conn, "synced_seq", current)
+    return current
+
+
+def backlog(conn: apsw.Connection) -> tuple[int, int | None]:
+    """Unsynced readings and the timestamp of the oldest of them."""
+    synced = synced_seq(conn)
+    count, oldest = conn.execute(
+        "SELECT count(*), min(ts) FROM readings INDEXED BY readings_by_seq WHERE seq > ?",
+        (synced,),
+    ).fetchone()
+    return count, oldest
+
+
+def drop_synced_before(conn: apsw.Connection, cutoff_ms: int, limit: int) -> int:
+    """Delete up to `limit` synced readings older than the cutoff; returns how many."""
+    conn.execute(
+        "DELETE FROM readings WHERE seq IN (SELECT seq FROM readings INDEXED BY readings_by_seq "
+        "WHERE seq <= ? AND ts < ? ORDER BY seq LIMIT ?)",
+        (synced_seq(conn), cutoff_ms, limit),
+    )
+    return conn.changes()

@@ -1,0 +1,310 @@
+"""The Store: the gateway's one door to its SQLite file.
+
+Opening a file: `check_file` refuses anything that is not absent, empty or
+ours; then the named migrations run through sqlite-utils on a stdlib sqlite3
+connection, which is closed before apsw opens the writer and the readers. So
+schema work never overlaps the run-time connections, and `edge db migrate`
+is the same step run alone.
+
+All writes go through the writer thread; reads borrow a connection from the
+reader pool. Every read of tenant data takes the caller's organization id
+and filters by it in SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import apsw
+import msgspec
+
+from edge import ids
+from edge.models import (
+    ApiKey,
+    Bucket,
+    Device,
+    Event,
+    Organization,
+    OutboxItem,
+    Page,
+    Point,
+    Reading,
+    Site,
+    StoredReading,
+    now_ms,
+)
+from edge.settings import Settings
+from edge.store import _catalog, _cursor, _events, _keys, _migrations, _readings
+from edge.store._connections import ReaderPool
+from edge.store._files import check_file
+from edge.store._writer import Writer, WriterStats
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Bounds the page size of `range`; the API's own limit (500) is lower.
+MAX_PAGE: Final = 10_000
+# Readings deleted per retention transaction, so ingest never waits long behind it.
+RETENTION_CHUNK: Final = 20_000
+# How long /readyz waits for the writer to take a no-op transaction.
+READY_PROBE_S: Final = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Sizes and counters for /metrics, `edge db stats` and the UI."""
+
+    path: str
+    file_bytes: int
+    wal_bytes: int
+    last_seq: int
+    synced_seq: int
+    queued_readings: int
+    writer: WriterStats
+
+
+class Store:
+    """The gateway's database; use `Store.open` and `close`."""
+
+    def __init__(self, path: Path, settings: Settings) -> None:
+        self.path = path
+        self._settings = settings
+        self._writer = Writer(path, settings.store, settings.writer, system_org="")
+        self._readers = ReaderPool(path, settings.store)
+        try:
+            self.organization = self._write(
+                lambda c: _catalog.ensure_organization(c, settings.gateway.organization)
+            )
+        except BaseException:
+            self.close()
+            raise
+        self._writer.system_org = self.organization.id
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        """Check and migrate the file in `settings.data_dir`, then open it."""
+        path = settings.database_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        check_file(path)
+        applied = _migrations.migrate(path)
+        if applied:
+            log.info("database %s migrated: %s", path, ", ".join(applied))
+        return cls(path, settings)
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Commit what is queued and close every connection; False if writes were lost."""
+        flushed = self._writer.close(timeout)
+        self._readers.close()
+        return flushed
+
+    def _write(self, fn: Callable[[apsw.Connection], T]) -> T:
+        return self._writer.submit(fn).result()
+
+    def _read(self, fn: Callable[[apsw.Connection], T]) -> T:
+        with self._readers.connection() as conn:
+            return fn(conn)
+
+    # Readings
+
+    def append_readings(self, readings: Sequence[Reading]) -> range:
+        """Store readings; returns their sequence numbers once they are committed."""
+        if not readings:
+            return range(0)
+        return self._writer.submit_readings(readings).result()
+
+    async def append_readings_async(self, readings: Sequence[Reading]) -> range:
+        """`append_readings` for the event loop: awaits the commit without blocking the loop."""
+        if not readings:
+            return range(0)
+        return await asyncio.wrap_future(self._writer.submit_readings(readings))
+
+    def latest(self, org_id: str, point_ids: Sequence[int]) -> dict[int, StoredReading]:
+        """The newest current reading of each of the org's points that has one."""
+        ids_json = msgspec.json.encode(list(point_ids)).decode()
+        rows = self._read(lambda c: _readings.latest(c, org_id, ids_json))
+        return {r.point_id: r for r in rows}
+
+    def range(
+        self,
+        org_id: str,
+        point_id: int,
+        start_ms: int,
+        end_ms: int,
+        cursor: str | None = None,
+        limit: int = 500,
+    ) -> Page:
+        """Current readings of a point in [start, end), oldest first, a keyset page at a time."""
+        _check_window(start_ms, end_ms)
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
+        after = _cursor.decode(cursor, int, int) if cursor else None
+
+        def query(conn: apsw.Connection) -> list[StoredReading]:
+            _catalog.point_in_org(conn, org_id, point_id)
+            return _readings.range_(conn, point_id, start_ms, end_ms, after, limit + 1)
+
+        rows = self._read(query)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = _cursor.encode(rows[-1].ts_ms, rows[-1].seq) if more else None
+        return Page(rows, next_cursor)
+
+    def aggregate(
+        self, org_id: str, point_id: int, start_ms: int, end_ms: int, interval_s: int, fn: str
+    ) -> list[Bucket]:
+        """`fn` (avg, min, max, sum, count, p95, p99) of good readings per interval."""
+        _check_window(start_ms, end_ms)
+        if fn not in _readings.AGGREGATES:
+            raise ValueError(f"unknown aggregate {fn!r}; one of {', '.join(_readings.AGGREGATES)}")
+        if interval_s < 1:
+            raise ValueError("interval must be at least 1 s")
+
+        def query(conn: apsw.Connection) -> list[Bucket]:
+            _catalog.point_in_org(conn, org_id, point_id)
+            return _readings.aggregate(conn, point_id, start_ms, end_ms, interval_s * 1000, fn)
+
+        return self._read(query)
+
+    # Outbox and retention
+
+    def outbox_batch(self, after_seq: int, limit: int) -> list[OutboxItem]:
+        """Committed readings after `after_seq`, in sequence order, for the sync agent."""
+        return self._read(lambda c: _readings.outbox_batch(c, after_seq, limit))
+
+    def mark_synced(self, seq: int) -> int:
+        """Record that the upstream holds every reading up to `seq`."""
+        return self._write(lambda c: _readings.mark_synced(c, seq))
+
+    def synced_seq(self) -> int:
+        """The synced watermark."""
+        return self._read(_readings.synced_seq)
+
+    def backlog(self) -> tuple[int, int | None]:
+        """Unsynced readings and the timestamp of the oldest one."""
+        return self._read(_readings.backlog)
+
+    def apply_retention(self, days: int, now: int | None = None) -> int:
+        """Drop synced readings older than `days`; unsynced ones are kept whatever their age."""
+        if days <= 0:
+            return 0
+        cutoff = (now_ms() if now is None else now) - days * 86_400_000
+        dropped = 0
+        while True:
+            n = self._write(lambda c: _readings.drop_synced_before(c, cutoff, RETENTION_CHUNK))
+            dropped += n
+            if n < RETENTION_CHUNK:
+                return dropped
+
+    # Health and maintenance
+
+    def integrity_check(self) -> list[str]:
+        """SQLite's integrity check; ['ok'] when the file is sound."""
+        return self._read(lambda c: [row[0] for row in c.execute("PRAGMA integrity_check")])
+
+    def writable(self) -> bool:
+        """True when the writer takes a transaction promptly and the disk accepts writes."""
+        if self._writer.stats.disk_full_since_ms is not None:
+            return False
+        try:
+            self._writer.submit(lambda c: None).result(timeout=READY_PROBE_S)
+        except Exception:
+            return False
+        return True
+
+    def stats(self) -> StoreStats:
+        """File sizes, sequence watermarks, queue depth and writer counters."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        return StoreStats(
+            path=str(self.path),
+            file_bytes=_size(self.path),
+            wal_bytes=_size(wal),
+            last_seq=self._writer.next_seq - 1,
+            synced_seq=self.synced_seq(),
+            queued_readings=self._writer.queued_readings,
+            writer=self._writer.stats,
+        )
+
+    # Organizations, sites, devices and points
+
+    def create_site(self, org_id: str, name: str) -> Site:
+        """A new site in the org."""
+        return self._write(lambda c: _catalog.create_site(c, org_id, name))
+
+    def create_device(self, device: Device) -> Device:
+        """Register a device; its id is kept if given (devices synced from upstream keep theirs)."""
+        return self._write(lambda c: _catalog.create_device(c, device))
+
+    def device(self, org_id: str, device_id: str) -> Device:
+        """One of the org's devices, or NotFound."""
+        return self._read(lambda c: _catalog.device(c, org_id, device_id))
+
+    def devices(self, org_id: str) -> list[Device]:
+        """The org's devices."""
+        return self._read(lambda c: _catalog.devices(c, org_id))
+
+    def create_points(self, org_id: str, points: list[Point]) -> list[Point]:
+        """Add points to the org's devices; they may receive readings once this returns."""
+        created = self._write(lambda c: _catalog.create_points(c, org_id, points))
+        self._writer.known_points.update(p.id for p in created)
+        return created
+
+    def points(self, org_id: str, device_id: str | None = None) -> list[Point]:
+        """The org's points, of one device if given."""
+        return self._read(lambda c: _catalog.points(c, org_id, device_id))
+
+    # Events
+
+    def record_event(
+        self,
+        org_id: str,
+        type_: str,
+        severity: str,
+        message: str,
+        device_id: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Event:
+        """Record an event for technicians to see."""
+        event = Event(
+            ids.new_id("evt"), org_id, type_, severity, message, now_ms(), device_id, data or {}
+        )
+        row = _events.event_row(
+            event.id, org_id, type_, severity, message, event.ts_ms, device_id, data
+        )
+        self._write(lambda c: _events.insert_events(c, [row]))
+        return event
+
+    def events(self, org_id: str, limit: int = 100) -> list[Event]:
+        """The org's newest events."""
+        return self._read(lambda c: _events.recent(c, org_id, limit))
+
+    # API keys
+
+    def create_api_key(self, org_id: str, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
+        """A new key and its secret; the secret is not stored and cannot be shown again."""
+        return self._write(lambda c: _keys.create(c, org_id, name, scopes))
+
+    def api_key(self, secret: str) -> ApiKey | None:
+        """The live key with this secret."""
+        return self._read(lambda c: _keys.by_secret(c, secret))
+
+    def revoke_api_key(self, org_id: str, key_id: str) -> bool:
+        """Revoke one of the org's keys."""
+        return self._write(lambda c: _keys.revoke(c, org_id, key_id))
+
+
+def _check_window(start_ms: int, end_ms: int) -> None:
+    if end_ms <= start_ms:
+        raise ValueError("the window's end must be after its start")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
