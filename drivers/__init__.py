@@ -1,0 +1,1 @@
+"""Field protocols: each driver turns a bus or radio into readings for the store."""

@@ -255,9 +255,10 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def load(
     path: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    defaults: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> Settings:
-    """Read the TOML file (if any), apply `EDGE_*` variables, then explicit overrides.
+    """Settings from `defaults`, then the TOML file, then `EDGE_*` variables, then `overrides`.
 
     Raises ConfigError with a one-line message naming the file or variable and the key.
     """
@@ -274,7 +275,7 @@ def load(
             raise ConfigError(f"{path}: cannot be read ({error})") from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    merged = _merge(_merge(raw, _from_environment(environ)), overrides)
+    merged = _merge(_merge(_merge(defaults or {}, raw), _from_environment(environ)), overrides)
     try:
         return msgspec.convert(merged, Settings)
     except msgspec.ValidationError as error:

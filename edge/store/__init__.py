@@ -3,13 +3,23 @@
 from edge.store._catalog import NotFound
 from edge.store._cursor import InvalidCursor
 from edge.store._files import DatabaseRefused, check_file
+from edge.store._maintenance import TableStats, vacuum
+from edge.store._maintenance import check as check_database
+from edge.store._maintenance import stats as table_stats
 from edge.store._migrations import migrate, pending
 from edge.store._readings import AGGREGATES
 from edge.store._store import Store, StoreStats
-from edge.store._writer import BacklogFull, StoreClosed, UnknownPoint, WriterStats
+from edge.store._writer import (
+    COMMIT_BUCKETS,
+    BacklogFull,
+    StoreClosed,
+    UnknownPoint,
+    WriterStats,
+)
 
 __all__ = [
     "AGGREGATES",
+    "COMMIT_BUCKETS",
     "BacklogFull",
     "DatabaseRefused",
     "InvalidCursor",
@@ -17,9 +27,13 @@ __all__ = [
     "Store",
     "StoreClosed",
     "StoreStats",
+    "TableStats",
     "UnknownPoint",
     "WriterStats",
+    "check_database",
     "check_file",
     "migrate",
     "pending",
+    "table_stats",
+    "vacuum",
 ]

@@ -207,9 +207,14 @@ class Store:
         """SQLite's integrity check; ['ok'] when the file is sound."""
         return self._read(lambda c: [row[0] for row in c.execute("PRAGMA integrity_check")])
 
+    @property
+    def disk_full(self) -> bool:
+        """True while the disk refuses the writer's transactions."""
+        return self._writer.stats.disk_full_since_ms is not None
+
     def writable(self) -> bool:
         """True when the writer takes a transaction promptly and the disk accepts writes."""
-        if self._writer.stats.disk_full_since_ms is not None:
+        if self.disk_full:
             return False
         try:
             self._writer.submit(lambda c: None).result(timeout=READY_PROBE_S)

@@ -1,0 +1,137 @@
+"""The composition root: opens the store and runs the web server, drivers and housekeeping.
+
+This is the only module of `edge` that imports `drivers`, `web` and `sync`.
+Stopping (SIGTERM, SIGINT or the `stop` event): the supervisor stops the
+tasks newest first, so intake ends before anything else; then the store
+commits what is queued and closes, all within `stop_timeout_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Final
+
+import uvicorn
+
+from drivers.synthetic import SyntheticSource
+from edge.runtime import Runtime
+from edge.settings import Settings
+from edge.store import Store
+from edge.supervisor import Supervisor
+from web import create_app
+
+log = logging.getLogger(__name__)
+
+# Share of the stop budget given to tasks; the rest is the store's to flush and close.
+TASK_SHARE: Final = 0.6
+# Open HTTP connections get this long to finish after a stop is asked.
+HTTP_DRAIN_S: Final = 2.0
+
+
+class ListenError(Exception):
+    """The HTTP address cannot be bound."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, bound now so a busy port fails start-up with a clear message."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as error:
+        sock.close()
+        raise ListenError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    sock.set_inheritable(False)
+    return sock
+
+
+class _Uvicorn(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The gateway owns SIGTERM/SIGINT; uvicorn would re-raise them after its own shutdown.
+        yield
+
+
+class HttpServer:
+    """uvicorn serving the app on a socket bound at start-up; restartable by the supervisor."""
+
+    def __init__(self, runtime: Runtime, sock: socket.socket) -> None:
+        self._app = create_app(runtime)
+        self._sock = sock
+        self._server: _Uvicorn | None = None
+
+    async def serve(self) -> None:
+        config = uvicorn.Config(
+            self._app,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=HTTP_DRAIN_S,
+            lifespan="on",
+        )
+        self._server = _Uvicorn(config)
+        # uvicorn closes the sockets it is given; a duplicate keeps ours for a restart.
+        await self._server.serve(sockets=[self._sock.dup()])
+        if not self._server.started:
+            raise RuntimeError("the HTTP server did not start")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+
+
+async def _retention(runtime: Runtime) -> None:
+    settings = runtime.settings.retention
+    while True:
+        dropped = await asyncio.to_thread(runtime.store.apply_retention, settings.days)
+        if dropped:
+            log.info("retention dropped %d synced readings older than %d days", dropped, settings.days)
+        await asyncio.sleep(settings.interval_s)
+
+
+async def serve(
+    settings: Settings,
+    sock: socket.socket,
+    *,
+    demo: bool = False,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[Runtime], Awaitable[None] | None] | None = None,
+) -> bool:
+    """Run the gateway until `stop` is set or a signal arrives; True if the store closed clean."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    store = await asyncio.to_thread(Store.open, settings)
+    supervisor = Supervisor(settings.supervisor)
+    runtime = Runtime(settings, store, supervisor)
+    budget = settings.supervisor.stop_timeout_s
+    try:
+        http = HttpServer(runtime, sock)
+        supervisor.add("retention", lambda: _retention(runtime))
+        supervisor.add("http", http.serve, stop=http.stop)
+        if demo:
+            source = SyntheticSource(store, store.organization.id)
+            supervisor.add("synthetic", source.run)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        host, port = sock.getsockname()[:2]
+        log.info("listening on http://%s:%d/ with data in %s", host, port, settings.data_dir)
+        if on_ready is not None:
+            result = on_ready(runtime)
+            if result is not None:
+                await result
+        await supervisor.run(stop, grace_s=budget * TASK_SHARE)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        clean = await asyncio.to_thread(store.close, budget * (1 - TASK_SHARE))
+    if clean:
+        log.info("stopped; every accepted reading is committed")
+    else:
+        log.error("stopped with readings the disk would not take")
+    return clean
