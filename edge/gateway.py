@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 TASK_SHARE: Final = 0.6
 # Open HTTP connections get this long to finish after a stop is asked.
 HTTP_DRAIN_S: Final = 2.0
+STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 
 
 class ListenError(Exception):
@@ -102,6 +103,7 @@ async def serve(
     demo: bool = False,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[Runtime], Awaitable[None] | None] | None = None,
+    handle_signals: bool = True,
 ) -> bool:
     """Run the gateway until `stop` is set or a signal arrives; True if the store closed clean."""
     stop = stop or asyncio.Event()
@@ -117,8 +119,9 @@ async def serve(
         if demo:
             source = SyntheticSource(store, store.organization.id)
             supervisor.add("synthetic", source.run)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        if handle_signals:
+            for sig in STOP_SIGNALS:
+                loop.add_signal_handler(sig, stop.set)
         host, port = sock.getsockname()[:2]
         log.info("listening on http://%s:%d/ with data in %s", host, port, settings.data_dir)
         if on_ready is not None:
@@ -127,8 +130,9 @@ async def serve(
                 await result
         await supervisor.run(stop, grace_s=budget * TASK_SHARE)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+        if handle_signals:
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
         clean = await asyncio.to_thread(store.close, budget * (1 - TASK_SHARE))
     if clean:
         log.info("stopped; every accepted reading is committed")

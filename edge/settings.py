@@ -38,14 +38,11 @@ class GatewaySettings(_Section):
     organization: Annotated[
         str, _s("Name of the organization that owns this gateway's data.", min_length=1)
     ] = "Default organization"
-    name: Annotated[str, _s("Name this gateway shows in the UI and upstream.", min_length=1)] = (
-        "edge-gateway"
-    )
 
 
 class HttpSettings(_Section):
     host: Annotated[str, _s("Address the web UI and API listen on.", min_length=1)] = "0.0.0.0"  # noqa: S104
-    port: Annotated[int, _s("TCP port of the web UI and API.", ge=1, le=65535)] = 8080
+    port: Annotated[int, _s("TCP port of the web UI and API; 0 takes any free port.", ge=0, le=65535)] = 8080
 
 
 class StoreSettings(_Section):
@@ -120,6 +117,7 @@ class SettingInfo:
     """One setting as the README and `edge settings` describe it."""
 
     key: str
+    toml: str
     env: str
     type: str
     default: Any
@@ -137,7 +135,7 @@ def _type_name(t: msgspec.inspect.Type) -> str:
     if isinstance(t, msgspec.inspect.Metadata):
         return _type_name(t.type)
     if isinstance(t, msgspec.inspect.LiteralType):
-        return " | ".join(str(v) for v in t.values)
+        return "one of " + ", ".join(str(v) for v in t.values)
     names = {
         msgspec.inspect.IntType: "int",
         msgspec.inspect.FloatType: "float",
@@ -187,6 +185,7 @@ def describe() -> list[SettingInfo]:
         out.append(
             SettingInfo(
                 key=".".join(path),
+                toml=_toml_key(path),
                 env=_env_name(path),
                 type=_type_name(ftype),
                 default=default,

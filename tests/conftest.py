@@ -1,0 +1,161 @@
+"""Shared fixtures: real SQLite files in temporary dirs, a running gateway over real HTTP,
+and a guard that fails any test leaving threads, tasks, connections or sockets behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import apsw
+import httpx
+import pytest
+
+from edge import gateway
+from edge import settings as settings_mod
+from edge.runtime import Runtime
+from edge.settings import Settings
+from edge.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+# Threads and sockets may take a moment to wind down after a clean stop.
+LEAK_GRACE_S = 2.0
+
+
+def _sockets() -> set[str]:
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            found.add(f"{fd}->{target}")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fail the test if it leaves threads, apsw connections or sockets open."""
+    threads = set(threading.enumerate())
+    sockets = _sockets()
+    yield
+    deadline = time.monotonic() + LEAK_GRACE_S
+    while True:
+        extra_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
+        extra_sockets = _sockets() - sockets
+        connections = apsw.connections()
+        if not (extra_threads or extra_sockets or connections) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    problems = []
+    if extra_threads:
+        problems.append(f"threads left running: {[t.name for t in extra_threads]}")
+    if connections:
+        problems.append(f"{len(connections)} apsw connection(s) left open")
+        for conn in connections:
+            conn.close()
+    if extra_sockets:
+        problems.append(f"sockets left open: {sorted(extra_sockets)}")
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def run() -> Callable[[Coroutine[Any, Any, Any]], Any]:
+    """Run a coroutine in a fresh loop and fail if it leaves tasks pending."""
+
+    def runner(coro: Coroutine[Any, Any, Any]) -> Any:
+        async def guarded() -> Any:
+            result = await coro
+            await asyncio.sleep(0)
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            if pending:
+                for task in pending:
+                    task.cancel()
+                pytest.fail(f"tasks left pending: {[t.get_name() for t in pending]}")
+            return result
+
+        return asyncio.run(guarded())
+
+    return runner
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with a temporary data dir and an OS-chosen HTTP port."""
+    return settings_mod.load(
+        None, {}, data_dir=str(tmp_path / "data"), http={"host": "127.0.0.1", "port": 0}
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    """An open store on a fresh SQLite file."""
+    opened = Store.open(settings)
+    yield opened
+    opened.close()
+
+
+@dataclass
+class RunningGateway:
+    """A gateway serving real HTTP on loopback, inside the test process."""
+
+    url: str
+    runtime: Runtime
+    client: httpx.Client
+
+
+@pytest.fixture
+def gateway_factory(settings: Settings) -> Iterator[Callable[..., RunningGateway]]:
+    """Start gateways (demo source optional) on their own loop thread; all stop at teardown."""
+    stops: list[Callable[[], None]] = []
+
+    def start(demo: bool = False, settings_: Settings | None = None) -> RunningGateway:
+        chosen = settings_ or settings
+        sock = gateway.bind(chosen.http.host, chosen.http.port)
+        ready: dict[str, Any] = {}
+        started = threading.Event()
+        loop = asyncio.new_event_loop()
+        stop = asyncio.Event()
+
+        def on_ready(runtime: Runtime) -> None:
+            ready["runtime"] = runtime
+            started.set()
+
+        def main() -> None:
+            try:
+                loop.run_until_complete(
+                    gateway.serve(
+                        chosen, sock, demo=demo, stop=stop, on_ready=on_ready, handle_signals=False
+                    )
+                )
+            finally:
+                loop.close()
+                started.set()
+
+        thread = threading.Thread(target=main, name="test-gateway")
+        thread.start()
+        started.wait(30)
+        port = sock.getsockname()[1]
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+
+        def shutdown() -> None:
+            client.close()
+            loop.call_soon_threadsafe(stop.set)
+            thread.join(30)
+            sock.close()
+
+        stops.append(shutdown)
+        if "runtime" not in ready:
+            raise RuntimeError("the gateway did not start")
+        return RunningGateway(f"http://127.0.0.1:{port}", ready["runtime"], client)
+
+    yield start
+    for shutdown in reversed(stops):
+        shutdown()
