@@ -14,8 +14,8 @@ from edge import settings as S
 from edge.models import Device, Point, Reading
 from edge.store import Store
 
-# 2023-11-14T22:13:20Z: a fixed origin, so every run writes the same rows.
-T0_MS: Final = 1_700_000_000_000
+# 2023-11-14T00:00:00Z: a fixed origin on a day boundary, so buckets line up with the data.
+T0_MS: Final = 1_699_920_000_000
 DAY_S: Final = 86_400
 
 # Analog points read 230 V plus a little noise, to one decimal; cycled through per point.
