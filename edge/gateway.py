@@ -92,7 +92,9 @@ async def _retention(runtime: Runtime) -> None:
     while True:
         dropped = await asyncio.to_thread(runtime.store.apply_retention, settings.days)
         if dropped:
-            log.info("retention dropped %d synced readings older than %d days", dropped, settings.days)
+            log.info(
+                "retention dropped %d synced readings older than %d days", dropped, settings.days
+            )
         await asyncio.sleep(settings.interval_s)
 
 

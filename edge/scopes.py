@@ -38,7 +38,5 @@ def parse(text: str) -> list[str]:
         raise ValueError("no scopes given")
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
-        raise ValueError(
-            f"unknown scope {', '.join(unknown)}; known: {', '.join(sorted(SCOPES))}"
-        )
+        raise ValueError(f"unknown scope {', '.join(unknown)}; known: {', '.join(sorted(SCOPES))}")
     return scopes

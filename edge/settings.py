@@ -41,8 +41,10 @@ class GatewaySettings(_Section):
 
 
 class HttpSettings(_Section):
-    host: Annotated[str, _s("Address the web UI and API listen on.", min_length=1)] = "0.0.0.0"  # noqa: S104
-    port: Annotated[int, _s("TCP port of the web UI and API; 0 takes any free port.", ge=0, le=65535)] = 8080
+    host: Annotated[str, _s("Address the web UI and API listen on.", min_length=1)] = "0.0.0.0"
+    port: Annotated[
+        int, _s("TCP port of the web UI and API; 0 takes any free port.", ge=0, le=65535)
+    ] = 8080
 
 
 class StoreSettings(_Section):
@@ -78,9 +80,7 @@ class RetentionSettings(_Section):
     days: Annotated[
         int, _s("Synced readings older than this many days are dropped; 0 keeps all.", ge=0)
     ] = 90
-    interval_s: Annotated[
-        int, _s("How often retention runs, in seconds.", ge=10, le=86_400)
-    ] = 3600
+    interval_s: Annotated[int, _s("How often retention runs, in seconds.", ge=10, le=86_400)] = 3600
 
 
 class SupervisorSettings(_Section):
@@ -212,7 +212,7 @@ def _explain(error: msgspec.ValidationError) -> tuple[tuple[str, ...], str]:
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
-    for path, ftype in _leaves():
+    for path, _ in _leaves():
         name = _env_name(path)
         if name not in environ:
             continue
@@ -237,7 +237,7 @@ def _python_type(path: tuple[str, ...]) -> Any:
 
 def _resolve(annotation: Any) -> Any:
     if isinstance(annotation, str):
-        return eval(annotation, globals())  # noqa: S307 - our own annotations, resolved once
+        return eval(annotation, globals())
     return annotation
 
 

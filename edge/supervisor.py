@@ -139,7 +139,7 @@ class Supervisor:
 
     def _backoff(self, failures: int) -> float:
         cap = min(self._settings.restart_max_s, FIRST_BACKOFF_S * 2 ** (failures - 1))
-        return random.uniform(0, cap)  # noqa: S311 - jitter, not secrecy
+        return random.uniform(0, cap)
 
     def _recovered(self, state: TaskState) -> None:
         if state.failures and state.running:

@@ -4,7 +4,8 @@ and a guard that fails any test leaving threads, tasks, connections or sockets b
 from __future__ import annotations
 
 import asyncio
-import os
+import errno
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -29,13 +30,13 @@ LEAK_GRACE_S = 2.0
 
 def _sockets() -> set[str]:
     found = set()
-    for fd in os.listdir("/proc/self/fd"):
+    for fd in Path("/proc/self/fd").iterdir():
         try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
+            target = str(fd.readlink())
         except OSError:
             continue
         if target.startswith("socket:"):
-            found.add(f"{fd}->{target}")
+            found.add(f"{fd.name}->{target}")
     return found
 
 
@@ -159,3 +160,34 @@ def gateway_factory(settings: Settings) -> Iterator[Callable[..., RunningGateway
     yield start
     for shutdown in reversed(stops):
         shutdown()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 3 MiB filesystem (tmpfs), so the disk really fills up."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {result.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(directory: Path) -> Path:
+    """Take every free byte of the filesystem with a ballast file."""
+    ballast = directory / "ballast"
+    with ballast.open("wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError as error:
+            assert error.errno == errno.ENOSPC
+    return ballast

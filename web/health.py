@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
@@ -21,7 +22,7 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", sync_to_thread=True)
-    def readyz(self, runtime: Runtime) -> Response[dict[str, str]]:
+    def readyz(self, runtime: NamedDependency[Runtime]) -> Response[dict[str, str]]:
         """The store takes writes: 200, else 503 with the reason."""
         store = runtime.store
         if store.writable():
@@ -32,6 +33,6 @@ class HealthController(Controller):
         )
 
     @get("/metrics", sync_to_thread=True, media_type=CONTENT_TYPE_LATEST)
-    def metrics(self, registry: CollectorRegistry) -> bytes:
+    def metrics(self, registry: NamedDependency[CollectorRegistry]) -> bytes:
         """Prometheus text exposition."""
         return metrics.render(registry)

@@ -39,7 +39,9 @@ class GatewayCollector(Collector):
             stats.queued_readings,
         )  # fmt: skip
         cumulative, running = [], 0
-        for bound, count in zip((*COMMIT_BUCKETS, float("inf")), writer.commit_buckets, strict=True):
+        for bound, count in zip(
+            (*COMMIT_BUCKETS, float("inf")), writer.commit_buckets, strict=True
+        ):
             running += count
             cumulative.append(("+Inf" if bound == float("inf") else str(bound), running))
         yield HistogramMetricFamily(
@@ -69,7 +71,9 @@ class GatewayCollector(Collector):
         restarts = CounterMetricFamily(
             "edge_task_restarts", "Restarts of supervised tasks after a crash.", labels=["task"]
         )
-        up = GaugeMetricFamily("edge_task_running", "1 while a supervised task runs.", labels=["task"])
+        up = GaugeMetricFamily(
+            "edge_task_running", "1 while a supervised task runs.", labels=["task"]
+        )
         for task in self._runtime.supervisor.tasks:
             restarts.add_metric([task.name], task.restarts)
             up.add_metric([task.name], int(task.running))

@@ -55,7 +55,7 @@ class SyntheticSource:
                 wanted.append(Point(0, "", org, device.id, key, unit, "float64", self._interval_s))
         for point in store.create_points(org, wanted):
             existing[point.key] = point
-        rng = random.Random(0)  # noqa: S311 - stable demo signals, not secrecy
+        rng = random.Random(0)
         signals = []
         for i in range(self._count):
             prefix, _, base, amplitude, period = SHAPES[i % len(SHAPES)]

@@ -53,7 +53,7 @@ def _require(conn: apsw.Connection, table: str, org_id: str, object_id: str | No
     if object_id is None:
         return
     found = conn.execute(
-        f"SELECT 1 FROM {table} WHERE id = ? AND org_id = ? AND deleted_at IS NULL",  # noqa: S608 - table names are ours
+        f"SELECT 1 FROM {table} WHERE id = ? AND org_id = ? AND deleted_at IS NULL",
         (object_id, org_id),
     ).fetchone()
     if not found:
@@ -75,7 +75,7 @@ def create_device(conn: apsw.Connection, device: Device) -> Device:
         device, id=device.id or ids.new_id("dev"), created_at=ts, updated_at=ts, version=1
     )
     conn.execute(
-        f"INSERT INTO devices ({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+        f"INSERT INTO devices ({_DEVICE_COLUMNS}) VALUES ({', '.join('?' * 14)})",
         (
             device.id,
             device.org_id,
@@ -120,8 +120,7 @@ def _device(row: tuple) -> Device:
 def device(conn: apsw.Connection, org_id: str, device_id: str) -> Device:
     """A live device of the org, or NotFound."""
     row = conn.execute(
-        f"SELECT {_DEVICE_COLUMNS} FROM devices "  # noqa: S608
-        "WHERE id = ? AND org_id = ? AND deleted_at IS NULL",
+        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ? AND org_id = ? AND deleted_at IS NULL",
         (device_id, org_id),
     ).fetchone()
     if row is None:
@@ -132,7 +131,7 @@ def device(conn: apsw.Connection, org_id: str, device_id: str) -> Device:
 def devices(conn: apsw.Connection, org_id: str) -> list[Device]:
     """The org's live devices, by name."""
     rows = conn.execute(
-        f"SELECT {_DEVICE_COLUMNS} FROM devices "  # noqa: S608
+        f"SELECT {_DEVICE_COLUMNS} FROM devices "
         "WHERE org_id = ? AND deleted_at IS NULL ORDER BY name, id",
         (org_id,),
     )
@@ -177,7 +176,7 @@ def create_points(conn: apsw.Connection, org_id: str, new: list[Point]) -> list[
             ),
         )
         row = conn.execute(
-            f"SELECT {_POINT_COLUMNS} FROM points WHERE id = ?",  # noqa: S608
+            f"SELECT {_POINT_COLUMNS} FROM points WHERE id = ?",
             (conn.last_insert_rowid(),),
         ).fetchone()
         created.append(_point(row))
@@ -187,7 +186,7 @@ def create_points(conn: apsw.Connection, org_id: str, new: list[Point]) -> list[
 def points(conn: apsw.Connection, org_id: str, device_id: str | None = None) -> list[Point]:
     """The org's live points, of one device if given, by device and key."""
     rows = conn.execute(
-        f"SELECT {_POINT_COLUMNS} FROM points WHERE org_id = ?1 "  # noqa: S608
+        f"SELECT {_POINT_COLUMNS} FROM points WHERE org_id = ?1 "
         "AND (?2 IS NULL OR device_id = ?2) AND deleted_at IS NULL ORDER BY device_id, key",
         (org_id, device_id),
     )

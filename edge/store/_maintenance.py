@@ -41,9 +41,7 @@ def check(path: Path) -> list[str]:
         return [f"{refused.path}: {refused.reason}"]
     try:
         problems = [
-            row[0]
-            for row in db.execute("PRAGMA integrity_check").fetchall()
-            if row[0] != "ok"
+            row[0] for row in db.execute("PRAGMA integrity_check").fetchall() if row[0] != "ok"
         ]
         problems += [
             f"foreign key: {table} row {rowid} points at a missing {parent}"

@@ -107,9 +107,7 @@ def _initial(db: sqlite_utils.Database) -> None:
     )
     db.execute("CREATE UNIQUE INDEX readings_by_seq ON readings(seq)")
     # Corrections are rare: a partial index finds them without a probe per reading.
-    db.execute(
-        "CREATE INDEX readings_corrections ON readings(point_id, ts) WHERE correction = 1"
-    )
+    db.execute("CREATE INDEX readings_corrections ON readings(point_id, ts) WHERE correction = 1")
     db["point_latest"].create(
         {
             "point_id": int,

@@ -26,8 +26,7 @@ AGGREGATES: Final = {
 }
 
 _INSERT = (
-    "INSERT INTO readings (point_id, ts, seq, value, quality, correction) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO readings (point_id, ts, seq, value, quality, correction) VALUES (?, ?, ?, ?, ?, ?)"
 )
 # Newest version of each point's newest timestamp among the rows just inserted,
 # applied only where it is newer than what point_latest already holds.

@@ -29,7 +29,6 @@ from edge.models import (
     Bucket,
     Device,
     Event,
-    Organization,
     OutboxItem,
     Page,
     Point,

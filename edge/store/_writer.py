@@ -31,7 +31,7 @@ import apsw
 from edge import ids
 from edge.models import Reading, now_ms
 from edge.settings import StoreSettings, WriterSettings
-from edge.store import _events, _readings, _catalog
+from edge.store import _catalog, _events, _readings
 from edge.store._connections import open_connection
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,9 @@ class Writer:
             except (apsw.FullError, apsw.IOError) as error:
                 self._disk_refused(error)
                 if self._abandon:
-                    self._resolve_failed(batch, StoreClosed("the store closed while the disk was full"))
+                    self._resolve_failed(
+                        batch, StoreClosed("the store closed while the disk was full")
+                    )
                     self._fail_queue()
                     return
                 time.sleep(self._settings.retry_s)
@@ -289,12 +291,18 @@ class Writer:
         org = self.system_org
         return [
             _events.event_row(
-                ids.new_id("evt"), org, "store.disk_full", "critical",
+                ids.new_id("evt"),
+                org,
+                "store.disk_full",
+                "critical",
                 f"The disk refused writes ({self._outage_error}); readings waited in memory.",
                 since,
             ),
             _events.event_row(
-                ids.new_id("evt"), org, "store.disk_recovered", "info",
+                ids.new_id("evt"),
+                org,
+                "store.disk_recovered",
+                "info",
                 f"The disk accepts writes again after {(ts - since) / 1000:.0f} s.",
                 ts,
             ),

@@ -1,4 +1,4 @@
-"""`python -m tests.bench [--quick] [--only NAME ...]`: run the store benchmarks, print the table."""
+"""`python -m tests.bench [--quick] [--only NAME ...]`: run the store benchmarks, print a table."""
 
 from __future__ import annotations
 

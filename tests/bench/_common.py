@@ -57,7 +57,7 @@ QUICK: Final = Sizes(
     page_calls=50,
     aggregate_calls=1,
     latest_points=5_000,
-    latest_calls=20,
+    latest_calls=5,
 )
 
 
@@ -103,9 +103,7 @@ def add_points(store: Store, count: int, name: str = "bench") -> list[int]:
     """A new device with `count` points in the store's organization; their ids."""
     org = store.organization.id
     device = store.create_device(Device(id="", org_id=org, name=name, type="http"))
-    points = store.create_points(
-        org, [Point(0, "", org, device.id, f"p{i}") for i in range(count)]
-    )
+    points = store.create_points(org, [Point(0, "", org, device.id, f"p{i}") for i in range(count)])
     return [p.id for p in points]
 
 

@@ -59,5 +59,7 @@ def run(sizes: Sizes) -> list[Result]:
     for name, (size, unused) in sorted(parts.items()):
         results.append(Result(f"  of which {name}", size / count, "B/reading"))
         results.append(Result(f"  {name} pages used", 100 * (size - unused) / size, "%"))
-    results.append(Result(f"ingest while loading {millions}, 50k batches", count / appending, "readings/s"))
+    results.append(
+        Result(f"ingest while loading {millions}, 50k batches", count / appending, "readings/s")
+    )
     return results

@@ -1,4 +1,4 @@
-"""Ingest: readings/s through `Store.append_readings`, against raw apsw, and acknowledgement latency.
+"""Ingest: readings/s through `Store.append_readings`, against raw apsw; acknowledgement latency.
 
 - one producer appending 10,000-reading batches over 1,000 points;
 - four producers appending 1,000-reading batches at once (group commit joins them);
@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 import threading
 import time
@@ -92,14 +93,22 @@ def raw_apsw(sizes: Sizes) -> float:
 
 
 def ack_latency(sizes: Sizes) -> list[Result]:
-    """p50/p99 of append_readings for 100-reading batches beside a flat-out 10k-batch producer."""
+    """p50/p99 of append_readings for 100-reading batches beside a flat-out 10k-batch producer.
+
+    The flat-out producer's own calls give the length of one of its transactions,
+    the "1 txn" of the target.
+    """
     stop = threading.Event()
+    bulk_calls: list[float] = []
 
     def flat_out(store: Store, point_ids: list[int]) -> None:
         second = 0
         while not stop.is_set():
-            store.append_readings(series(point_ids, second, BATCH // POINTS))
+            batch = series(point_ids, second, BATCH // POINTS)
             second += BATCH // POINTS
+            started = time.perf_counter()
+            store.append_readings(batch)
+            bulk_calls.append(time.perf_counter() - started)
 
     latencies: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, open_store(tmp) as store:
@@ -109,8 +118,7 @@ def ack_latency(sizes: Sizes) -> list[Result]:
             background = pool.submit(flat_out, store, bulk)
             try:
                 time.sleep(0.5)  # let the flat-out producer reach its pace
-                writer = store.stats().writer
-                txns_before, seconds_before = writer.transactions, writer.commit_seconds_sum
+                bulk_calls.clear()
                 tick = time.perf_counter()
                 for second in range(sizes.ack_samples):
                     batch = series(probe, second, 1)
@@ -119,23 +127,16 @@ def ack_latency(sizes: Sizes) -> list[Result]:
                     started = time.perf_counter()
                     store.append_readings(batch)
                     latencies.append(time.perf_counter() - started)
-                writer = store.stats().writer
-                txns = writer.transactions - txns_before
-                txn_s = (writer.commit_seconds_sum - seconds_before) / txns
             finally:
                 stop.set()
             background.result()
-    informational = "<= 50 ms + 1 txn"
+    txn_ms = statistics.median(bulk_calls) * 1e3
+    p99_ms = quantile(latencies, 0.99) * 1e3
+    measure = f"ack latency, {PROBE_BATCH}-reading batches beside 10k ones"
     return [
-        Result("ack latency p50 (100-reading batch)", quantile(latencies, 0.5) * 1e3, "ms"),
-        Result(
-            "ack latency p99 (100-reading batch)",
-            quantile(latencies, 0.99) * 1e3,
-            "ms",
-            informational,
-        ),
-        Result("ack latency max (100-reading batch)", max(latencies) * 1e3, "ms"),
-        Result("writer transaction mean, meanwhile", txn_s * 1e3, "ms"),
+        Result(f"{measure}, p50", quantile(latencies, 0.5) * 1e3, "ms"),
+        Result(f"{measure}, p99", p99_ms, "ms", "<= 50 ms + 1 txn", p99_ms <= 50 + txn_ms),
+        Result("  1 txn: the 10k-batch append beside it, median", txn_ms, "ms"),
     ]
 
 

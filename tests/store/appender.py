@@ -30,7 +30,7 @@ def main(data_dir: str, run: int) -> None:
     lock = threading.Lock()
 
     def appender(thread: int) -> None:
-        rng = random.Random(run * 100 + thread)  # noqa: S311
+        rng = random.Random(run * 100 + thread)
         k = 0
         while True:
             batch = (run * 10 + thread) * 100_000 + k

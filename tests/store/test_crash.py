@@ -20,7 +20,7 @@ KILLS = 20
 @pytest.mark.slow
 def test_sigkill_at_random_moments_loses_no_acknowledged_reading(tmp_path):
     data = tmp_path / "data"
-    rng = random.Random(os.environ.get("CRASH_SEED", "edge"))  # noqa: S311
+    rng = random.Random(os.environ.get("CRASH_SEED", "edge"))
     acked: dict[int, tuple[int, int]] = {}  # first_seq -> (batch, count)
     high = 0
     for run in range(KILLS):

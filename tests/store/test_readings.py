@@ -1,4 +1,4 @@
-"""Readings: commit before acknowledgement, corrections, keyset pages, aggregates, outbox, tenancy."""
+"""Readings: commit before acknowledgement, corrections, pages, aggregates, outbox, tenancy."""
 
 from __future__ import annotations
 
@@ -193,7 +193,9 @@ def test_retention_never_drops_unsynced_readings(store):
     assert store.apply_retention(0, now=now) == 0
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     values=st.lists(
         st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=1, max_size=300

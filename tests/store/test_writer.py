@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import errno
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from edge import settings as settings_mod
 from edge.models import Reading
 from edge.store import BacklogFull, Store, StoreClosed
+from tests.conftest import fill
 from tests.store.helpers import make_points
 
 
@@ -50,7 +48,9 @@ def test_readings_queued_during_a_commit_share_the_next_transaction(store):
             assert not any(f.done() for f in futures), "acknowledged before commit"
         ranges = [f.result(5) for f in futures]
     assert store._writer.stats.transactions - before == 2  # the held one, then all five at once
-    assert sorted(s for r in ranges for s in r) == list(range(ranges[0].start, ranges[0].start + 500))
+    assert sorted(s for r in ranges for s in r) == list(
+        range(ranges[0].start, ranges[0].start + 500)
+    )
 
 
 def test_a_transaction_holds_at_most_max_batch_readings(tmp_path):
@@ -62,7 +62,10 @@ def test_a_transaction_holds_at_most_max_batch_readings(tmp_path):
             with writer_held(store):
                 before = store._writer.stats.transactions
                 futures = [
-                    pool.submit(store.append_readings, [Reading(point.id, k * 10 + t, 0.0) for t in range(6)])
+                    pool.submit(
+                        store.append_readings,
+                        [Reading(point.id, k * 10 + t, 0.0) for t in range(6)],
+                    )
                     for k in range(3)
                 ]
                 while store._writer.queued_readings < 18:
@@ -91,7 +94,9 @@ def test_close_commits_everything_queued(settings):
     with ThreadPoolExecutor(4) as pool:
         with writer_held(store):
             futures = [
-                pool.submit(store.append_readings, [Reading(point.id, k * 100 + t, 1.0) for t in range(50)])
+                pool.submit(
+                    store.append_readings, [Reading(point.id, k * 100 + t, 1.0) for t in range(50)]
+                )
                 for k in range(4)
             ]
             while store._writer.queued_readings < 200:
@@ -106,37 +111,6 @@ def test_close_commits_everything_queued(settings):
         assert len(reopened.outbox_batch(0, 1000)) == 200
     finally:
         reopened.close()
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real 3 MiB filesystem (tmpfs), so the disk really fills up."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here: {result.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill(directory: Path) -> Path:
-    """Take every free byte of the filesystem with a ballast file."""
-    ballast = directory / "ballast"
-    with ballast.open("wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 4096)
-        except OSError as error:
-            assert error.errno == errno.ENOSPC
-    return ballast
 
 
 def test_a_full_disk_queues_readings_records_events_and_catches_up(small_disk):
