@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from edge.models import now_ms
 from edge.settings import Settings
+from edge.stats import StatsSource
 from edge.store import Store
 from edge.supervisor import Supervisor
 
@@ -18,3 +19,4 @@ class Runtime:
     store: Store
     supervisor: Supervisor
     started_at_ms: int = field(default_factory=now_ms)
+    stats_sources: list[StatsSource] = field(default_factory=list)

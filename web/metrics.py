@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -14,6 +14,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from edge.runtime import Runtime
+from edge.stats import Sample
 from edge.store import COMMIT_BUCKETS
 
 
@@ -79,6 +80,22 @@ class GatewayCollector(Collector):
             up.add_metric([task.name], int(task.running))
         yield restarts
         yield up
+        yield from _families(
+            sample for source in self._runtime.stats_sources for sample in source.samples()
+        )
+
+
+def _families(samples: Iterable[Sample]) -> Iterator[Metric]:
+    """Group samples by metric name into families, keeping first-seen order."""
+    families: dict[str, Metric] = {}
+    for sample in samples:
+        family = families.get(sample.name)
+        if family is None:
+            cls = CounterMetricFamily if sample.kind == "counter" else GaugeMetricFamily
+            family = cls(sample.name, sample.help, labels=list(sample.labels))
+            families[sample.name] = family
+        family.add_metric(list(sample.labels.values()), sample.value)
+    yield from families.values()
 
 
 def render(registry: CollectorRegistry) -> bytes:

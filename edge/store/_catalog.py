@@ -96,6 +96,45 @@ def create_device(conn: apsw.Connection, device: Device) -> Device:
     return device
 
 
+_MUTABLE_DEVICE_FIELDS = frozenset(
+    {"name", "site_id", "group_id", "connection", "profile", "tags", "enabled"}
+)
+
+
+def update_device(
+    conn: apsw.Connection, org_id: str, device_id: str, changes: dict[str, Any]
+) -> Device:
+    """Apply changes to a live device of the org; bumps version and updated_at."""
+    unknown = set(changes) - _MUTABLE_DEVICE_FIELDS
+    if unknown:
+        raise ValueError(f"device field {sorted(unknown)[0]!r} cannot be changed")
+    current = device(conn, org_id, device_id)
+    _require(conn, "sites", org_id, changes.get("site_id"))
+    _require(conn, "device_groups", org_id, changes.get("group_id"))
+    updated = msgspec.structs.replace(
+        current, **changes, updated_at=max(now_ms(), current.updated_at + 1),
+        version=current.version + 1,
+    )  # fmt: skip
+    conn.execute(
+        "UPDATE devices SET name = ?, site_id = ?, group_id = ?, connection = ?, profile = ?, "
+        "tags = ?, enabled = ?, updated_at = ?, version = ? WHERE id = ? AND org_id = ?",
+        (
+            updated.name,
+            updated.site_id,
+            updated.group_id,
+            _json(updated.connection),
+            updated.profile,
+            _json(updated.tags),
+            int(updated.enabled),
+            updated.updated_at,
+            updated.version,
+            device_id,
+            org_id,
+        ),
+    )
+    return updated
+
+
 def _device(row: tuple) -> Device:
     (id_, org, name, type_, site, group, connection, profile, tags, enabled, created, updated,
      deleted, version) = row  # fmt: skip

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -116,6 +117,13 @@ class Store:
         if not readings:
             return range(0)
         return self._writer.submit_readings(readings).result()
+
+    def submit_readings(self, readings: Sequence[Reading]) -> Future[range]:
+        """Queue readings without waiting; the future resolves once they are committed.
+
+        Raises BacklogFull, UnknownPoint or StoreClosed at once instead of queueing.
+        """
+        return self._writer.submit_readings(readings)
 
     async def append_readings_async(self, readings: Sequence[Reading]) -> range:
         """`append_readings` for the event loop: awaits the commit without blocking the loop."""
@@ -247,6 +255,10 @@ class Store:
     def device(self, org_id: str, device_id: str) -> Device:
         """One of the org's devices, or NotFound."""
         return self._read(lambda c: _catalog.device(c, org_id, device_id))
+
+    def update_device(self, org_id: str, device_id: str, **changes: Any) -> Device:
+        """Change a device's fields; its version and updated_at advance."""
+        return self._write(lambda c: _catalog.update_device(c, org_id, device_id, changes))
 
     def devices(self, org_id: str) -> list[Device]:
         """The org's devices."""

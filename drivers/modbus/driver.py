@@ -1,0 +1,82 @@
+"""The Modbus driver: one poller per physical bus for every enabled Modbus device in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from drivers.modbus.bus import TRANSPORTS, BusKey, bus_key, limits
+from drivers.modbus.devices import DeviceSetup, setup
+from drivers.modbus.poller import BusPoller, UnitConfig, WriteRefused
+from edge.stats import Sample
+from edge.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class ModbusDriver:
+    """Builds the pollers from the store and runs them until cancelled."""
+
+    def __init__(self, store: Store, org_id: str) -> None:
+        self._store = store
+        self._org_id = org_id
+        self.pollers: list[BusPoller] = []
+
+    def _configure(self) -> list[BusPoller]:
+        buses: dict[BusKey, list[DeviceSetup]] = {}
+        for device in self._store.devices(self._org_id):
+            if device.type not in TRANSPORTS or not device.enabled:
+                continue
+            try:
+                found = setup(self._store, device)
+            except ValueError as error:
+                message = f"{device.name} is not polled: {error}"
+                log.error(message)
+                self._store.record_event(
+                    self._org_id, "device.config_error", "warning", message, device.id
+                )
+                continue
+            buses.setdefault(bus_key(device.type, found.connection), []).append(found)
+        pollers = []
+        for key, setups in buses.items():
+            first = setups[0]
+            units = [
+                UnitConfig(
+                    device_id=s.device.id,
+                    org_id=s.device.org_id,
+                    name=s.device.name,
+                    unit_id=s.connection.unit_id,
+                    timeout_s=s.connection.timeout_s,
+                    limits=limits(key.transport, s.connection, s.profile_max_block),
+                    bindings=s.bindings,
+                )
+                for s in setups
+            ]
+            pollers.append(BusPoller(key, key.transport, first.connection, units, self._store))
+        return pollers
+
+    async def run(self) -> None:
+        """Poll every bus until cancelled."""
+        self.pollers = await asyncio.to_thread(self._configure)
+        log.info(
+            "modbus: polling %d device(s) on %d bus(es)",
+            sum(len(p.units) for p in self.pollers),
+            len(self.pollers),
+        )
+        async with asyncio.TaskGroup() as group:
+            for poller in self.pollers:
+                group.create_task(poller.run(), name=f"modbus:{poller.key}")
+
+    async def write(self, device_id: str, key: str, value: Any) -> tuple[Any, bool]:
+        """Write a point of a polled device and read it back."""
+        for poller in self.pollers:
+            if device_id in poller.units:
+                return await poller.write(device_id, key, value)
+        raise WriteRefused(f"device {device_id} is not a polled Modbus device")
+
+    def samples(self) -> Iterable[Sample]:
+        """Every bus's samples."""
+        for poller in self.pollers:
+            yield from poller.samples()

@@ -1,0 +1,91 @@
+"""Device profiles: register maps as TOML data files in `drivers/modbus/profiles/`.
+
+A profile file names the device and lists its points; `[defaults]` fills
+fields every point shares (table, data type, order, interval). Limits the
+device imposes on requests (`max_block`, `one_per_request`) live here too,
+since they belong to the model, not to one installation.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from importlib import resources
+from typing import Annotated, Any
+
+import msgspec
+
+from drivers.modbus.points import ModbusPoint, PointError, parse_point
+
+
+class ProfileError(ValueError):
+    """A profile file is invalid or unknown; the message names the file and the field."""
+
+
+class Profile(msgspec.Struct, frozen=True, kw_only=True):
+    """A device model's register map and request limits."""
+
+    id: str
+    name: str
+    manufacturer: str
+    description: str = ""
+    max_block: Annotated[int, msgspec.Meta(ge=1, le=125)] | None = None
+    one_per_request: bool = False
+    points: tuple[ModbusPoint, ...] = ()
+
+    def point(self, key: str) -> ModbusPoint:
+        """The profile's point with this key."""
+        for point in self.points:
+            if point.key == key:
+                return point
+        raise KeyError(key)
+
+
+_HEADER_FIELDS = ("name", "manufacturer", "description", "max_block", "one_per_request")
+
+
+def parse_profile(profile_id: str, data: dict[str, Any], where: str) -> Profile:
+    """A profile from a decoded TOML document."""
+    unknown = set(data) - {*_HEADER_FIELDS, "defaults", "points"}
+    if unknown:
+        raise ProfileError(f"{where}: unknown field {sorted(unknown)[0]}")
+    defaults = data.get("defaults", {})
+    points = []
+    seen = set()
+    for n, raw in enumerate(data.get("points", []), 1):
+        try:
+            point = parse_point({**defaults, **raw}, f"{where}: point {n}")
+        except PointError as error:
+            raise ProfileError(str(error)) from None
+        if point.key in seen:
+            raise ProfileError(f"{where}: point {point.key!r} is defined twice")
+        seen.add(point.key)
+        points.append(point)
+    header = {k: data[k] for k in _HEADER_FIELDS if k in data}
+    try:
+        return msgspec.convert({"id": profile_id, **header, "points": []}, Profile).__replace__(
+            points=tuple(points)
+        )
+    except msgspec.ValidationError as error:
+        raise ProfileError(f"{where}: {error}") from None
+
+
+def available() -> list[str]:
+    """Ids of the built-in profiles."""
+    folder = resources.files("drivers.modbus") / "profiles"
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )
+
+
+@functools.cache
+def load(profile_id: str) -> Profile:
+    """A built-in profile by id (the file name without `.toml`)."""
+    if profile_id not in available():
+        raise ProfileError(f"unknown profile {profile_id!r}; known: {', '.join(available())}")
+    resource = resources.files("drivers.modbus") / "profiles" / f"{profile_id}.toml"
+    try:
+        data = tomllib.loads(resource.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ProfileError(f"{resource.name}: not valid TOML: {error}") from None
+    return parse_profile(profile_id, data, resource.name)
