@@ -46,7 +46,7 @@ class ModbusPoint(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     unit: str | None = None
     interval_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 1.0
     deadband: Annotated[float, msgspec.Meta(ge=0)] | None = None
-    not_available: tuple[float, ...] = ()
+    not_available: tuple[int | float, ...] = ()  # ints stay exact: 64-bit sentinels
     writable: bool = False
     min: float | None = None
     max: float | None = None

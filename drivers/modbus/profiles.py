@@ -50,9 +50,20 @@ def parse_profile(profile_id: str, data: dict[str, Any], where: str) -> Profile:
     if unknown:
         raise ProfileError(f"{where}: unknown field {sorted(unknown)[0]}")
     defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ProfileError(f"{where}: defaults must be a table")
+    fields = {f.name for f in msgspec.structs.fields(ModbusPoint)}
+    stray = sorted(set(defaults) - fields)
+    if stray:
+        raise ProfileError(f"{where}: unknown field defaults.{stray[0]}")
+    raw_points = data.get("points", [])
+    if not isinstance(raw_points, list) or not all(isinstance(p, dict) for p in raw_points):
+        raise ProfileError(f"{where}: points must be a list of tables")
+    if not raw_points:
+        raise ProfileError(f"{where}: the profile has no points")
     points = []
     seen = set()
-    for n, raw in enumerate(data.get("points", []), 1):
+    for n, raw in enumerate(raw_points, 1):
         try:
             point = parse_point({**defaults, **raw}, f"{where}: point {n}")
         except PointError as error:
@@ -63,11 +74,10 @@ def parse_profile(profile_id: str, data: dict[str, Any], where: str) -> Profile:
         points.append(point)
     header = {k: data[k] for k in _HEADER_FIELDS if k in data}
     try:
-        return msgspec.convert({"id": profile_id, **header, "points": []}, Profile).__replace__(
-            points=tuple(points)
-        )
+        profile = msgspec.convert({"id": profile_id, **header}, Profile)
     except msgspec.ValidationError as error:
         raise ProfileError(f"{where}: {error}") from None
+    return msgspec.structs.replace(profile, points=tuple(points))
 
 
 def available() -> list[str]:
