@@ -48,6 +48,8 @@ def _logging(level: str) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+    # pymodbus logs every timeout and stray frame; the pollers log bus trouble once instead.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
 def _serve(settings: Settings, *, demo: bool) -> int:

@@ -18,7 +18,8 @@ from typing import Final
 
 import uvicorn
 
-from drivers.synthetic import SyntheticSource
+from drivers.modbus import ModbusDriver
+from drivers.modbus.demo import DemoPlant
 from edge.runtime import Runtime
 from edge.settings import Settings
 from edge.store import Store
@@ -119,8 +120,17 @@ async def serve(
         supervisor.add("retention", lambda: _retention(runtime))
         supervisor.add("http", http.serve, stop=http.stop)
         if demo:
-            source = SyntheticSource(store, store.organization.id)
-            supervisor.add("synthetic", source.run)
+            plant = DemoPlant(store, store.organization.id)
+            await asyncio.to_thread(plant.prepare)
+            try:
+                await plant.start()  # before the pollers, so they find their devices listening
+            except BaseException:
+                await plant.stop()
+                raise
+            supervisor.add("demo-plant", plant.run)
+        modbus = ModbusDriver(store, store.organization.id)
+        runtime.stats_sources.append(modbus)
+        supervisor.add("modbus", modbus.run)
         if handle_signals:
             for sig in STOP_SIGNALS:
                 loop.add_signal_handler(sig, stop.set)

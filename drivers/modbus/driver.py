@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 from drivers.modbus.bus import TRANSPORTS, BusKey, bus_key, limits
 from drivers.modbus.devices import DeviceSetup, setup
@@ -14,6 +14,9 @@ from edge.stats import Sample
 from edge.store import Store
 
 log = logging.getLogger(__name__)
+
+# How often the store is checked for added, changed or removed Modbus devices.
+RELOAD_CHECK_S: Final = 5.0
 
 
 class ModbusDriver:
@@ -57,23 +60,40 @@ class ModbusDriver:
             pollers.append(BusPoller(key, key.transport, first.connection, units, self._store))
         return pollers
 
-    async def run(self) -> None:
-        """Poll every bus until cancelled."""
-        self.pollers = await asyncio.to_thread(self._configure)
-        log.info(
-            "modbus: polling %d device(s) on %d bus(es)",
-            sum(len(p.units) for p in self.pollers),
-            len(self.pollers),
+    def _fingerprint(self) -> frozenset[tuple[str, int]]:
+        return frozenset(
+            (d.id, d.version) for d in self._store.devices(self._org_id) if d.type in TRANSPORTS
         )
-        async with asyncio.TaskGroup() as group:
-            for poller in self.pollers:
-                group.create_task(poller.run(), name=f"modbus:{poller.key}")
 
-    async def write(self, device_id: str, key: str, value: Any) -> tuple[Any, bool]:
-        """Write a point of a polled device and read it back."""
+    async def run(self) -> None:
+        """Poll every bus until cancelled; rebuild the pollers when Modbus devices change."""
+        while True:
+            seen = await asyncio.to_thread(self._fingerprint)
+            self.pollers = await asyncio.to_thread(self._configure)
+            log.info(
+                "modbus: polling %d device(s) on %d bus(es)",
+                sum(len(p.units) for p in self.pollers),
+                len(self.pollers),
+            )
+            tasks = [
+                asyncio.create_task(poller.run(), name=f"modbus:{poller.key}")
+                for poller in self.pollers
+            ]
+            try:
+                while await asyncio.to_thread(self._fingerprint) == seen:
+                    await asyncio.sleep(RELOAD_CHECK_S)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def write(
+        self, device_id: str, key: str, value: Any, actor: str = "gateway"
+    ) -> tuple[Any, bool]:
+        """Write a point of a polled device, read it back and record an audit event."""
         for poller in self.pollers:
             if device_id in poller.units:
-                return await poller.write(device_id, key, value)
+                return await poller.write(device_id, key, value, actor)
         raise WriteRefused(f"device {device_id} is not a polled Modbus device")
 
     def samples(self) -> Iterable[Sample]:

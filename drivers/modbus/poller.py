@@ -188,8 +188,10 @@ class BusPoller:
             if self._client is not None:
                 self._client.close()
 
-    async def write(self, device_id: str, key: str, value: Any) -> tuple[float | str | None, bool]:
-        """Write a point and read it back; returns the read-back value and whether it matches."""
+    async def write(
+        self, device_id: str, key: str, value: Any, actor: str = "gateway"
+    ) -> tuple[float | int | str | None, bool]:
+        """Write a point, read it back and record who did it; returns (read-back, matches)."""
         unit = self.units[device_id]
         binding = next((b for b in unit.bindings if b.point.key == key), None)
         if binding is None:
@@ -204,8 +206,23 @@ class BusPoller:
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self._writes.append(_Write(unit, point, words, future))
         self._wake.set()
-        read_back = await future
-        return codec.decode(point, read_back), list(read_back) == list(words)
+        try:
+            read_back = await future
+        except WriteFailed as error:
+            await self._event(
+                unit, "device.command_failed", "warning",
+                f"{actor} could not write {key} = {value!r} on {unit.name}: {error}",
+                {"actor": actor, "point": key, "value": value},
+            )  # fmt: skip
+            raise
+        decoded, confirmed = codec.decode(point, read_back), list(read_back) == list(words)
+        await self._event(
+            unit, "device.command", "info",
+            f"{actor} wrote {key} = {value!r} on {unit.name}; it reads back {decoded!r}",
+            {"actor": actor, "point": key, "value": value, "read_back": decoded,
+             "confirmed": confirmed},
+        )  # fmt: skip
+        return decoded, confirmed
 
     # The loop
 
@@ -466,11 +483,19 @@ class BusPoller:
                 unit, "device.offline", "warning", f"{unit.name} does not answer: {reason}"
             )
 
-    async def _event(self, unit: UnitConfig, type_: str, severity: str, message: str) -> None:
+    async def _event(
+        self,
+        unit: UnitConfig,
+        type_: str,
+        severity: str,
+        message: str,
+        data: dict[str, Any] | None = None,
+    ) -> None:
         try:
             await asyncio.to_thread(
-                self._store.record_event, unit.org_id, type_, severity, message, unit.device_id
-            )
+                self._store.record_event, unit.org_id, type_, severity, message, unit.device_id,
+                data,
+            )  # fmt: skip
         except Exception as error:  # an event lost to a full disk must not stop the bus
             log.warning("event %s for %s not recorded: %s", type_, unit.name, error)
 

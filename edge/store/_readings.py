@@ -25,17 +25,15 @@ AGGREGATES: Final = {
     "p99": "percentile(value, 99)",
 }
 
+# Up to this many buckets, a query per bucket beats one GROUP BY (which sorts the window).
+PER_BUCKET_QUERIES_MAX: Final = 20_000
+
 _INSERT = (
     "INSERT INTO readings (point_id, ts, seq, value, quality, correction) VALUES (?, ?, ?, ?, ?, ?)"
 )
-# Newest version of each point's newest timestamp among the rows just inserted,
-# applied only where it is newer than what point_latest already holds.
 _UPSERT_LATEST = """
-INSERT INTO point_latest (point_id, seq, ts, value, quality, correction)
-SELECT point_id, seq, ts, value, quality, correction FROM (
-    SELECT *, row_number() OVER (PARTITION BY point_id ORDER BY ts DESC, seq DESC) AS n
-    FROM readings WHERE seq >= ?1 AND seq < ?2
-) WHERE n = 1
+INSERT INTO point_latest (point_id, ts, seq, value, quality, correction)
+VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (point_id) DO UPDATE SET
     seq = excluded.seq, ts = excluded.ts, value = excluded.value,
     quality = excluded.quality, correction = excluded.correction
@@ -68,11 +66,17 @@ def next_seq(conn: apsw.Connection) -> int:
     return max(top, _meta_int(conn, "seq_high_water")) + 1
 
 
-def insert_readings(conn: apsw.Connection, rows: list[tuple], first: int, stop: int) -> None:
-    """Insert rows numbered first..stop-1 and bring point_latest up to date."""
-    conn.executemany(_INSERT, rows)
-    conn.execute(_UPSERT_LATEST, (first, stop))
-    _set_meta(conn, "seq_high_water", stop - 1)
+def insert_readings(conn: apsw.Connection, rows: list[tuple], last_seq: int) -> None:
+    """Insert rows (in `_INSERT`'s column order) and bring point_latest up to date."""
+    conn.executemany(_INSERT, sorted(rows))
+    # The newest row per point, found here in one pass: in SQL it would take a sort.
+    newest: dict[int, tuple] = {}
+    for row in rows:
+        held = newest.get(row[0])
+        if held is None or row[1] >= held[1]:
+            newest[row[0]] = row
+    conn.executemany(_UPSERT_LATEST, newest.values())
+    _set_meta(conn, "seq_high_water", last_seq)
 
 
 def _has_corrections(conn: apsw.Connection, point_id: int, start: int, end: int) -> bool:
@@ -94,7 +98,8 @@ def latest(conn: apsw.Connection, org_id: str, point_ids: str) -> list[StoredRea
     """Latest reading of each point in the JSON array `point_ids` that belongs to the org."""
     rows = conn.execute(
         "SELECT l.seq, l.point_id, l.ts, l.value, l.quality, l.correction "
-        "FROM json_each(?) AS j JOIN point_latest AS l ON l.point_id = j.value "
+        # CROSS JOIN keeps json_each outermost: one probe per asked id, not a scan per point.
+        "FROM json_each(?) AS j CROSS JOIN point_latest AS l ON l.point_id = j.value "
         "JOIN points AS p ON p.id = l.point_id WHERE p.org_id = ?",
         (point_ids, org_id),
     )
@@ -110,12 +115,14 @@ def range_(
     limit: int,
 ) -> list[StoredReading]:
     """Up to `limit` current readings of a point in [start, end), after the keyset `after`."""
-    after_ts, after_seq = after if after is not None else (start - 1, 0)
+    after_ts, after_seq = after if after is not None else (start, -1)
     extra = _NOT_SUPERSEDED if _has_corrections(conn, point_id, start, end) else ""
+    # The seek starts at the cursor (max of start and its ts), so a late page costs what
+    # the first one does; the row comparison then skips the rows the cursor has seen.
     rows = conn.execute(
         "SELECT seq, point_id, ts, value, quality, correction FROM readings "
-        "WHERE point_id = ? AND ts >= ? AND ts < ? AND (ts, seq) > (?, ?) "
-        f"{extra} ORDER BY ts, seq LIMIT ?",
+        "WHERE point_id = ?1 AND ts >= max(?2, ?4) AND ts < ?3 AND (ts, seq) > (?4, ?5) "
+        f"{extra} ORDER BY ts, seq LIMIT ?6",
         (point_id, start, end, after_ts, after_seq, limit),
     )
     return [_stored(row) for row in rows]
@@ -126,13 +133,29 @@ def aggregate(
 ) -> list[Bucket]:
     """One bucket per `width_ms` interval (aligned to the epoch) holding good readings."""
     extra = _NOT_SUPERSEDED if _has_corrections(conn, point_id, start, end) else ""
-    rows = conn.execute(
-        f"SELECT (ts / ?1) * ?1 AS bucket, {AGGREGATES[fn]}, count(value) FROM readings "
+    where = (
         "WHERE point_id = ?2 AND ts >= ?3 AND ts < ?4 AND quality = 0 AND value IS NOT NULL "
-        f"{extra} GROUP BY bucket ORDER BY bucket",
-        (width_ms, point_id, start, end),
+        f"{extra}"
     )
-    return [Bucket(bucket, value, count) for bucket, value, count in rows]
+    first = start // width_ms * width_ms
+    if (end - first) // width_ms > PER_BUCKET_QUERIES_MAX:
+        rows = conn.execute(
+            f"SELECT (ts / ?1) * ?1 AS bucket, {AGGREGATES[fn]}, count(value) FROM readings "
+            f"{where} GROUP BY bucket ORDER BY bucket",
+            (width_ms, point_id, start, end),
+        )
+        return [Bucket(bucket, value, count) for bucket, value, count in rows]
+    # One indexed range per bucket reads rows in the order they lie on disk; GROUP BY on
+    # the bucket expression would sort every row of the window first.
+    statement = f"SELECT {AGGREGATES[fn]}, count(value) FROM readings {where}"
+    buckets = []
+    for bucket in range(first, end, width_ms):
+        value, count = conn.execute(
+            statement, (None, point_id, max(bucket, start), min(bucket + width_ms, end))
+        ).fetchone()
+        if count:
+            buckets.append(Bucket(bucket, value, count))
+    return buckets
 
 
 def outbox_batch(conn: apsw.Connection, after_seq: int, limit: int) -> list[OutboxItem]:

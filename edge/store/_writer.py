@@ -251,7 +251,7 @@ class Writer:
                 rows.append((r.point_id, r.ts_ms, seq, r.value, r.quality, r.correction))
                 seq += 1
             ranges.append(range(start, seq))
-        _readings.insert_readings(self._conn, rows, first, seq)
+        _readings.insert_readings(self._conn, rows, seq - 1)
         return ranges, seq - first
 
     def _resolve(self, batch: list[_ReadingsJob | _CallJob], results: list[Any]) -> None:

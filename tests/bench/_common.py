@@ -39,7 +39,7 @@ class Sizes:
 
 FULL: Final = Sizes(
     ingest_readings=1_000_000,
-    ack_samples=1_000,
+    ack_samples=500,
     disk_readings=10_000_000,
     range_days=31,
     range_neighbours=3,

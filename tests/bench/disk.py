@@ -57,6 +57,8 @@ def run(sizes: Sizes) -> list[Result]:
         Result(f"database file, {millions} readings", total / 2**20, "MiB"),
     ]
     for name, (size, unused) in sorted(parts.items()):
+        if size < total / 100:
+            continue
         results.append(Result(f"  of which {name}", size / count, "B/reading"))
         results.append(Result(f"  {name} pages used", 100 * (size - unused) / size, "%"))
     results.append(

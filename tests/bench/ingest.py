@@ -132,11 +132,11 @@ def ack_latency(sizes: Sizes) -> list[Result]:
             background.result()
     txn_ms = statistics.median(bulk_calls) * 1e3
     p99_ms = quantile(latencies, 0.99) * 1e3
-    measure = f"ack latency, {PROBE_BATCH}-reading batches beside 10k ones"
+    measure = f"ack latency, {PROBE_BATCH} beside {BATCH // 1000}k batches"
     return [
         Result(f"{measure}, p50", quantile(latencies, 0.5) * 1e3, "ms"),
         Result(f"{measure}, p99", p99_ms, "ms", "<= 50 ms + 1 txn", p99_ms <= 50 + txn_ms),
-        Result("  1 txn: the 10k-batch append beside it, median", txn_ms, "ms"),
+        Result(f"  1 txn: a {BATCH // 1000}k-batch append beside it, median", txn_ms, "ms"),
     ]
 
 

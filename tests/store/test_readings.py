@@ -237,3 +237,17 @@ def test_aggregate_buckets_align_to_the_interval(store):
         (0, 899.0, 900),
         (900_000, 1799.0, 900),
     ]
+
+
+def test_fine_buckets_over_a_long_window_agree_with_coarse_ones(store):
+    # Over PER_BUCKET_QUERIES_MAX buckets the store groups in one query; both ways must agree.
+    from edge.store._readings import PER_BUCKET_QUERIES_MAX
+
+    (point,) = make_points(store, 1)
+    org = store.organization.id
+    store.append_readings([Reading(point.id, s * 7_000, float(s % 13)) for s in range(5000)])
+    end = (PER_BUCKET_QUERIES_MAX + 10) * 1000
+    fine = store.aggregate(org, point.id, 0, end, 1, "max")
+    assert len(fine) == len({s * 7 for s in range(5000) if s * 7_000 < end})
+    coarse = store.aggregate(org, point.id, 0, end, 7, "max")
+    assert [(b.start_ms, b.value) for b in fine] == [(b.start_ms, b.value) for b in coarse]

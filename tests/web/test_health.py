@@ -30,13 +30,13 @@ def test_a_running_demo_answers_health_ready_and_metrics(gateway_factory):
             break
         time.sleep(0.2)
     assert response.headers["content-type"].startswith("text/plain")
-    assert written >= 200, "the synthetic source did not write 100 points twice"
+    assert written >= 200, "the demo plant's readings did not arrive"
     text = response.text
     assert metric(text, "edge_writer_queue_depth") >= 0
     assert metric(text, "edge_writer_commit_seconds_count") >= 2
     assert metric(text, 'edge_database_bytes{file="db"}') > 0
     assert metric(text, 'edge_task_restarts_total{task="http"}') == 0
-    assert metric(text, 'edge_task_running{task="synthetic"}') == 1
+    assert metric(text, 'edge_task_running{task="modbus"}') == 1
     assert metric(text, "edge_disk_full") == 0
 
 
