@@ -26,6 +26,8 @@ MARKER: Final = (0x5375, 0x6E53)
 # Where the marker may sit, in the order the SunSpec specification lists them.
 BASES: Final = (40000, 0, 50000)
 END_MODEL: Final = 0xFFFF
+# Real devices declare a handful of models; a chain longer than this is garbage.
+MAX_MODELS: Final = 100
 # Registers per read while walking a model (the protocol's limit).
 CHUNK: Final = 125
 # SunSpec types as the gateway's data types.
@@ -105,7 +107,8 @@ async def discover(read: Read, interval_s: float = 1.0) -> Discovery:
         model_id, length = await read(address, 2)
         if model_id == END_MODEL:
             break
-        if len(models) > 100 or length == 0 and model_id == 0:
+        # A chain of over MAX_MODELS models, or an all-zero header, is not a SunSpec map.
+        if len(models) > MAX_MODELS or (length == 0 and model_id == 0):
             raise SunSpecError(f"the model chain is broken at {address}")
         definition = _definition(model_id)
         name = definition["group"]["name"] if definition else f"model_{model_id}"
