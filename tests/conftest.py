@@ -4,6 +4,7 @@ and a guard that fails any test leaving threads, tasks, connections or sockets b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import subprocess
 import threading
@@ -191,3 +192,77 @@ def fill(directory: Path) -> Path:
         except OSError as error:
             assert error.errno == errno.ENOSPC
     return ballast
+
+
+class ModbusServer:
+    """A simulator serving on loopback from its own loop thread; stop and start it at will."""
+
+    def __init__(self, simulator: Any, framer: str) -> None:
+        self.simulator = simulator
+        self.framer = framer
+        self.port = 0
+        self._task: asyncio.Task[Any] | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="modbus-server", daemon=True
+        )
+        self._thread.start()
+
+    def _call(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    def start(self) -> int:
+        """Serve (on the same port as before, if it ran already); returns the port."""
+
+        async def begin() -> int:
+            self.simulator.started.clear()
+            self._task = asyncio.create_task(
+                self.simulator.serve_tcp("127.0.0.1", self.port, framer=self.framer)
+            )
+            await asyncio.wait_for(self.simulator.wait_started(), 10)
+            return self.simulator.listening_port
+
+        self.port = self._call(begin())
+        return self.port
+
+    def stop(self) -> None:
+        """Stop serving; connected clients see the connection drop."""
+
+        async def end() -> None:
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+                self._task = None
+
+        self._call(end())
+
+    def close(self) -> None:
+        """Stop serving and end the loop thread."""
+        self.stop()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+@pytest.fixture
+def modbus_server() -> Iterator[Callable[..., ModbusServer]]:
+    """Start simulators of profiles (with faults) on loopback; all stop at teardown."""
+    from drivers.modbus.simulator import Simulator, UnitSpec
+
+    servers: list[ModbusServer] = []
+
+    def start(
+        units: dict[int, str], faults: Any = None, framer: str = "socket", frozen: bool = False
+    ) -> ModbusServer:
+        simulator = Simulator([UnitSpec(u, p) for u, p in units.items()], faults)
+        if frozen:  # values stay put, so what was read can be compared exactly
+            simulator.tick = lambda dt_s: None
+        server = ModbusServer(simulator, framer)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.close()

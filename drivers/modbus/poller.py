@@ -464,6 +464,7 @@ class BusPoller:
         state.last_error = None
         if state.online is not True:
             if state.online is False:
+                log.info("%s (unit %d on %s) answers again", unit.name, unit.unit_id, self.key)
                 await self._event(unit, "device.online", "info", f"{unit.name} answers again")
             state.online = True
 
@@ -474,6 +475,8 @@ class BusPoller:
         state.retry_at = time.monotonic() + random.uniform(cap / 2, cap)
         if state.failures >= OFFLINE_AFTER and state.online is not False:
             state.online = False
+            log.warning("%s (unit %d on %s) is offline: %s", unit.name, unit.unit_id, self.key,
+                        reason)  # fmt: skip
             ts = now_ms()
             self._emit(
                 [Reading(b.point_id, ts, None, Quality.COMM_ERROR) for b in unit.bindings

@@ -21,19 +21,6 @@ from edge.store import Store
 
 
 @contextlib.asynccontextmanager
-async def serving(sim: Simulator, framer: str = "socket", port: int = 0) -> AsyncIterator[int]:
-    sim.started.clear()
-    task = asyncio.create_task(sim.serve_tcp("127.0.0.1", port, framer=framer))
-    await asyncio.wait_for(sim.wait_started(), 5)
-    try:
-        yield sim.listening_port
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-@contextlib.asynccontextmanager
 async def polling(store: Store) -> AsyncIterator[ModbusDriver]:
     driver = ModbusDriver(store, store.organization.id)
     task = asyncio.create_task(driver.run())
@@ -43,12 +30,6 @@ async def polling(store: Store) -> AsyncIterator[ModbusDriver]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-def frozen(sim: Simulator) -> Simulator:
-    """Stop the simulator's values moving, so what was read can be compared exactly."""
-    sim.tick = lambda dt_s: None  # type: ignore[method-assign]
-    return sim
 
 
 def tcp(port: int, unit: int = 1, timeout_s: float = 1.0, **extra) -> dict:
@@ -68,18 +49,20 @@ def close_enough(got: float, want: float, point) -> bool:
 
 
 @pytest.mark.parametrize("profile_id", profiles.available())
-def test_every_point_of_every_profile_reads_back_what_the_device_holds(store, run, profile_id):
-    sim = frozen(Simulator([UnitSpec(1, profile_id)]))
+def test_every_point_of_every_profile_reads_back_what_the_device_holds(
+    store, run, modbus_server, profile_id
+):
+    server = modbus_server({1: profile_id}, frozen=True)
+    sim = server.simulator
     org = store.organization.id
 
     async def scenario() -> dict[str, float | None]:
-        async with serving(sim) as port:
-            device = add_device(store, org, name=profile_id, transport="modbus_tcp",
-                                connection=tcp(port), profile=profile_id)  # fmt: skip
-            async with polling(store) as driver:
-                await asyncio.sleep(1.5)
-                (poller,) = driver.pollers
-                attributes = poller.states[device.id].attributes
+        device = add_device(store, org, name=profile_id, transport="modbus_tcp",
+                            connection=tcp(server.port), profile=profile_id)  # fmt: skip
+        async with polling(store) as driver:
+            await asyncio.sleep(1.5)
+            (poller,) = driver.pollers
+            attributes = poller.states[device.id].attributes
         points = {p.key: p.id for p in store.points(org, device.id)}
         latest = store.latest(org, list(points.values()))
         got = {key: latest[pid].value if pid in latest else None for key, pid in points.items()}
@@ -98,21 +81,20 @@ def test_every_point_of_every_profile_reads_back_what_the_device_holds(store, ru
             assert close_enough(got[point.key], want, point), (point.key, got[point.key], want)
 
 
-def test_a_poll_sends_exactly_the_planned_number_of_requests(store, run):
-    sim = Simulator([UnitSpec(1, "eastron_sdm630")])
+def test_a_poll_sends_exactly_the_planned_number_of_requests(store, run, modbus_server):
+    server = modbus_server({1: "eastron_sdm630"})
     profile = profiles.load("eastron_sdm630")
     one_second = [p for p in profile.points if p.interval_s == 1.0]
 
     async def scenario() -> tuple[int, int]:
-        async with serving(sim) as port:
-            add_device(store, store.organization.id, name="m", transport="modbus_tcp",
-                       connection=tcp(port), profile="eastron_sdm630")  # fmt: skip
-            async with polling(store) as driver:
-                await asyncio.sleep(1.2)
-                (poller,) = driver.pollers
-                before = poller.stats.requests
-                await asyncio.sleep(3.0)
-                return poller.stats.requests - before, poller.stats.errors
+        add_device(store, store.organization.id, name="m", transport="modbus_tcp",
+                   connection=tcp(server.port), profile="eastron_sdm630")  # fmt: skip
+        async with polling(store) as driver:
+            await asyncio.sleep(1.2)
+            (poller,) = driver.pollers
+            before = poller.stats.requests
+            await asyncio.sleep(3.0)
+            return poller.stats.requests - before, poller.stats.errors
 
     sent, errors = run(scenario())
     from drivers.modbus.bus import limits, parse_connection
@@ -124,21 +106,20 @@ def test_a_poll_sends_exactly_the_planned_number_of_requests(store, run):
     assert len(blocks) < len(one_second)
 
 
-def test_a_dead_unit_does_not_slow_the_others_on_its_bus(store, run):
-    faults = Faults(dead_units={2})
-    sim = Simulator([UnitSpec(1, "generic_plc"), UnitSpec(2, "generic_plc")], faults)
+def test_a_dead_unit_does_not_slow_the_others_on_its_bus(store, run, modbus_server):
+    server = modbus_server({1: "generic_plc", 2: "generic_plc"}, Faults(dead_units={2}))
     org = store.organization.id
     point = {"key": "level", "table": "input", "address": 1, "data_type": "uint16",
              "interval_s": 0.25}  # fmt: skip
 
     async def scenario() -> tuple[str, str]:
-        async with serving(sim) as port:
-            alive = add_device(store, org, name="alive", transport="modbus_tcp",
-                               connection=tcp(port, 1), points=[point])  # fmt: skip
-            dead = add_device(store, org, name="dead", transport="modbus_tcp",
-                              connection=tcp(port, 2, timeout_s=0.2), points=[point])  # fmt: skip
-            async with polling(store):
-                await asyncio.sleep(6.0)
+        alive = add_device(store, org, name="alive", transport="modbus_tcp",
+                           connection=tcp(server.port, 1), points=[point])  # fmt: skip
+        silent = tcp(server.port, 2, timeout_s=0.2)
+        dead = add_device(store, org, name="dead", transport="modbus_tcp",
+                          connection=silent, points=[point])  # fmt: skip
+        async with polling(store):
+            await asyncio.sleep(6.0)
         return alive.id, dead.id
 
     alive_id, dead_id = run(scenario())
@@ -154,26 +135,26 @@ def test_a_dead_unit_does_not_slow_the_others_on_its_bus(store, run):
     assert ("device.offline", alive_id) not in types
 
 
-def test_a_restarted_server_is_reconnected_and_the_unit_comes_back(store, run):
-    sim = Simulator([UnitSpec(1, "generic_plc")])
+def test_a_restarted_server_is_reconnected_and_the_unit_comes_back(store, run, modbus_server):
+    server = modbus_server({1: "generic_plc"})
     org = store.organization.id
     point = {"key": "level", "table": "input", "address": 1, "data_type": "uint16",
              "interval_s": 0.2}  # fmt: skip
 
     async def scenario() -> str:
-        async with serving(sim) as port:
-            device = add_device(store, org, name="plc", transport="modbus_tcp",
-                                connection=tcp(port, timeout_s=0.3), points=[point])  # fmt: skip
-            async with polling(store):
-                await asyncio.sleep(1.0)
+        device = add_device(store, org, name="plc", transport="modbus_tcp",
+                            connection=tcp(server.port, timeout_s=0.3), points=[point])  # fmt: skip
         async with polling(store) as driver:
-            await asyncio.sleep(2.0)  # the server is down: the unit goes offline
-            async with serving(sim, port=port):
-                for _ in range(100):
-                    await asyncio.sleep(0.1)
-                    if driver.pollers[0].states[device.id].online:
-                        break
-                await asyncio.sleep(0.5)
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(server.stop)  # mid-poll: the connection drops
+            await asyncio.sleep(2.0)
+            assert driver.pollers[0].states[device.id].online is False
+            await asyncio.to_thread(server.start)
+            for _ in range(100):
+                await asyncio.sleep(0.1)
+                if driver.pollers[0].states[device.id].online:
+                    break
+            await asyncio.sleep(0.5)
         return device.id
 
     device_id = run(scenario())
@@ -184,9 +165,10 @@ def test_a_restarted_server_is_reconnected_and_the_unit_comes_back(store, run):
     assert last.quality is Quality.GOOD and last.value is not None
 
 
-def test_an_illegal_address_reply_splits_the_block_and_isolates_the_bad_point(store, run):
-    faults = Faults(illegal_addresses={1: {("holding", 1)}})
-    sim = Simulator([UnitSpec(1, "generic_plc")], faults)
+def test_an_illegal_address_reply_splits_the_block_and_isolates_the_bad_point(
+    store, run, modbus_server
+):
+    server = modbus_server({1: "generic_plc"}, Faults(illegal_addresses={1: {("holding", 1)}}))
     org = store.organization.id
     points = [
         {"key": "a", "table": "holding", "address": 0, "data_type": "int16", "interval_s": 0.3},
@@ -196,15 +178,14 @@ def test_an_illegal_address_reply_splits_the_block_and_isolates_the_bad_point(st
     ]  # fmt: skip
 
     async def scenario() -> tuple[str, int]:
-        async with serving(sim) as port:
-            device = add_device(store, org, name="plc", transport="modbus_tcp",
-                                connection=tcp(port), points=points)  # fmt: skip
-            async with polling(store) as driver:
-                await asyncio.sleep(1.0)
-                (poller,) = driver.pollers
-                before = poller.stats.requests
-                await asyncio.sleep(0.9)
-                return device.id, poller.stats.requests - before
+        device = add_device(store, org, name="plc", transport="modbus_tcp",
+                            connection=tcp(server.port), points=points)  # fmt: skip
+        async with polling(store) as driver:
+            await asyncio.sleep(1.0)
+            (poller,) = driver.pollers
+            before = poller.stats.requests
+            await asyncio.sleep(0.9)
+            return device.id, poller.stats.requests - before
 
     device_id, requests = run(scenario())
     assert [r.quality for r in readings_of(store, device_id, "b")] == [Quality.DEVICE_EXCEPTION]
@@ -216,17 +197,16 @@ def test_an_illegal_address_reply_splits_the_block_and_isolates_the_bad_point(st
     assert any(e.type == "modbus.point_rejected" for e in store.events(org))
 
 
-def test_a_device_that_rejects_long_reads_is_read_in_shorter_ones(store, run):
-    faults = Faults(max_block=10)
-    sim = frozen(Simulator([UnitSpec(1, "eastron_sdm630")], faults))
+def test_a_device_that_rejects_long_reads_is_read_in_shorter_ones(store, run, modbus_server):
+    server = modbus_server({1: "eastron_sdm630"}, Faults(max_block=10), frozen=True)
+    sim = server.simulator
     org = store.organization.id
 
     async def scenario() -> str:
-        async with serving(sim) as port:
-            device = add_device(store, org, name="m", transport="modbus_tcp",
-                                connection=tcp(port), profile="eastron_sdm630")  # fmt: skip
-            async with polling(store):
-                await asyncio.sleep(1.5)
+        device = add_device(store, org, name="m", transport="modbus_tcp",
+                            connection=tcp(server.port), profile="eastron_sdm630")  # fmt: skip
+        async with polling(store):
+            await asyncio.sleep(1.5)
         return device.id
 
     device_id = run(scenario())
@@ -235,24 +215,24 @@ def test_a_device_that_rejects_long_reads_is_read_in_shorter_ones(store, run):
     assert voltage[-1].value == pytest.approx(sim.value(1, "l1_voltage"), rel=1e-6)
 
 
-def test_a_write_round_trips_and_is_audited(store, run):
-    sim = Simulator([UnitSpec(1, "generic_plc")])
+def test_a_write_round_trips_and_is_audited(store, run, modbus_server):
+    server = modbus_server({1: "generic_plc"})
+    sim = server.simulator
     org = store.organization.id
 
     async def scenario() -> tuple:
-        async with serving(sim) as port:
-            device = add_device(store, org, name="plc", transport="modbus_tcp",
-                                connection=tcp(port), profile="generic_plc")  # fmt: skip
-            async with polling(store) as driver:
-                await asyncio.sleep(0.5)
-                flow = await driver.write(device.id, "flow_setpoint", 12.5, actor="key_test")
-                coil = await driver.write(device.id, "pump_run", 1)
-                with pytest.raises(WriteRefused, match="read-only"):
-                    await driver.write(device.id, "tank_level", 3)
-                with pytest.raises(WriteRefused, match="above"):
-                    await driver.write(device.id, "flow_setpoint", 500)
-                with pytest.raises(WriteRefused, match="no point"):
-                    await driver.write(device.id, "nope", 1)
+        device = add_device(store, org, name="plc", transport="modbus_tcp",
+                            connection=tcp(server.port), profile="generic_plc")  # fmt: skip
+        async with polling(store) as driver:
+            await asyncio.sleep(0.5)
+            flow = await driver.write(device.id, "flow_setpoint", 12.5, actor="key_test")
+            coil = await driver.write(device.id, "pump_run", 1)
+            with pytest.raises(WriteRefused, match="read-only"):
+                await driver.write(device.id, "tank_level", 3)
+            with pytest.raises(WriteRefused, match="above"):
+                await driver.write(device.id, "flow_setpoint", 500)
+            with pytest.raises(WriteRefused, match="no point"):
+                await driver.write(device.id, "nope", 1)
         return flow, coil
 
     flow, coil = run(scenario())
@@ -264,16 +244,16 @@ def test_a_write_round_trips_and_is_audited(store, run):
     assert any(e.data["actor"] == "key_test" and e.data["point"] == "flow_setpoint" for e in audit)
 
 
-def test_rtu_over_tcp_polls_like_tcp(store, run):
-    sim = frozen(Simulator([UnitSpec(3, "eastron_sdm120")]))
+def test_rtu_over_tcp_polls_like_tcp(store, run, modbus_server):
+    server = modbus_server({3: "eastron_sdm120"}, framer="rtu", frozen=True)
+    sim = server.simulator
     org = store.organization.id
 
     async def scenario() -> str:
-        async with serving(sim, framer="rtu") as port:
-            device = add_device(store, org, name="m", transport="modbus_rtu_over_tcp",
-                                connection=tcp(port, 3), profile="eastron_sdm120")  # fmt: skip
-            async with polling(store):
-                await asyncio.sleep(1.5)
+        device = add_device(store, org, name="m", transport="modbus_rtu_over_tcp",
+                            connection=tcp(server.port, 3), profile="eastron_sdm120")  # fmt: skip
+        async with polling(store):
+            await asyncio.sleep(1.5)
         return device.id
 
     device_id = run(scenario())
@@ -308,7 +288,8 @@ def pty_pair():
 
 def test_rtu_on_a_serial_line_polls(store, run, pty_pair):
     device_end, gateway_end = pty_pair
-    sim = frozen(Simulator([UnitSpec(5, "generic_plc")]))
+    sim = Simulator([UnitSpec(5, "generic_plc")])
+    sim.tick = lambda dt_s: None
     org = store.organization.id
 
     async def scenario() -> str:
