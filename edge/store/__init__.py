@@ -1,6 +1,6 @@
 """The gateway's SQLite store: the only package that holds SQL or imports apsw."""
 
-from edge.store._catalog import NotFound
+from edge.store._catalog import Conflict, DeviceFilter, NotFound
 from edge.store._cursor import InvalidCursor
 from edge.store._files import DatabaseRefused, check_file
 from edge.store._maintenance import TableStats, vacuum
@@ -21,7 +21,9 @@ __all__ = [
     "AGGREGATES",
     "COMMIT_BUCKETS",
     "BacklogFull",
+    "Conflict",
     "DatabaseRefused",
+    "DeviceFilter",
     "InvalidCursor",
     "NotFound",
     "Store",

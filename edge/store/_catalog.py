@@ -6,6 +6,7 @@ puts it in the WHERE clause: another organization's id is simply not found.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import apsw
@@ -17,6 +18,10 @@ from edge.models import Device, Organization, Point, Site, now_ms
 
 class NotFound(LookupError):
     """No such object in this organization."""
+
+
+class Conflict(RuntimeError):
+    """The object changed since the caller read it (a stale version)."""
 
 
 def _json(value: Any) -> str:
@@ -102,13 +107,24 @@ _MUTABLE_DEVICE_FIELDS = frozenset(
 
 
 def update_device(
-    conn: apsw.Connection, org_id: str, device_id: str, changes: dict[str, Any]
+    conn: apsw.Connection,
+    org_id: str,
+    device_id: str,
+    changes: dict[str, Any],
+    expected_version: int | None = None,
 ) -> Device:
-    """Apply changes to a live device of the org; bumps version and updated_at."""
+    """Apply changes to a live device of the org; bumps version and updated_at.
+
+    With `expected_version`, a device changed since (another version) raises Conflict.
+    """
     unknown = set(changes) - _MUTABLE_DEVICE_FIELDS
     if unknown:
         raise ValueError(f"device field {sorted(unknown)[0]!r} cannot be changed")
     current = device(conn, org_id, device_id)
+    if expected_version is not None and current.version != expected_version:
+        raise Conflict(
+            f"device {device_id} is at version {current.version}, not {expected_version}"
+        )
     _require(conn, "sites", org_id, changes.get("site_id"))
     _require(conn, "device_groups", org_id, changes.get("group_id"))
     updated = msgspec.structs.replace(
@@ -175,6 +191,64 @@ def devices(conn: apsw.Connection, org_id: str) -> list[Device]:
         (org_id,),
     )
     return [_device(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFilter:
+    """What a device listing asks for; every field narrows it (AND)."""
+
+    site_id: str | None = None
+    type: str | None = None
+    tag: str | None = None
+    group_id: str | None = None
+    updated_since: int | None = None
+
+
+def device_page(
+    conn: apsw.Connection,
+    org_id: str,
+    where: DeviceFilter,
+    after: tuple[int, str] | None,
+    limit: int,
+) -> list[Device]:
+    """The org's devices in (updated_at, id) order after the keyset `after`.
+
+    With `updated_since`, soft-deleted devices are included (their `deleted_at` set), so
+    an incremental sync sees deletions; without it, only live devices are listed.
+    """
+    after_ts, after_id = after if after is not None else (-1, "")
+    rows = conn.execute(
+        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE org_id = ?1 "
+        "AND (?2 IS NULL OR site_id = ?2) AND (?3 IS NULL OR type = ?3) "
+        "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(devices.tags) WHERE value = ?4)) "
+        "AND (?5 IS NULL OR group_id = ?5) "
+        "AND ((?6 IS NULL AND deleted_at IS NULL) OR updated_at > ?6) "
+        "AND (updated_at, id) > (?7, ?8) ORDER BY updated_at, id LIMIT ?9",
+        (org_id, where.site_id, where.type, where.tag, where.group_id, where.updated_since,
+         after_ts, after_id, limit),
+    )  # fmt: skip
+    return [_device(row) for row in rows]
+
+
+def count_devices(conn: apsw.Connection, org_id: str) -> int:
+    """How many live devices the org has."""
+    return conn.execute(
+        "SELECT count(*) FROM devices WHERE org_id = ? AND deleted_at IS NULL", (org_id,)
+    ).fetchone()[0]
+
+
+def delete_device(conn: apsw.Connection, org_id: str, device_id: str) -> Device:
+    """Soft-delete a live device (its readings stay, per retention); returns it as deleted."""
+    current = device(conn, org_id, device_id)
+    ts = max(now_ms(), current.updated_at + 1)
+    conn.execute(
+        "UPDATE devices SET deleted_at = ?, updated_at = ?, version = version + 1 "
+        "WHERE id = ? AND org_id = ?",
+        (ts, ts, device_id, org_id),
+    )
+    return msgspec.structs.replace(
+        current, deleted_at=ts, updated_at=ts, version=current.version + 1
+    )
 
 
 _POINT_COLUMNS = (

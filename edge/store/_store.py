@@ -40,6 +40,7 @@ from edge.models import (
 )
 from edge.settings import Settings
 from edge.store import _catalog, _cursor, _events, _keys, _migrations, _readings
+from edge.store._catalog import DeviceFilter
 from edge.store._connections import ReaderPool
 from edge.store._files import check_file
 from edge.store._writer import Writer, WriterStats
@@ -256,9 +257,38 @@ class Store:
         """One of the org's devices, or NotFound."""
         return self._read(lambda c: _catalog.device(c, org_id, device_id))
 
-    def update_device(self, org_id: str, device_id: str, **changes: Any) -> Device:
-        """Change a device's fields; its version and updated_at advance."""
-        return self._write(lambda c: _catalog.update_device(c, org_id, device_id, changes))
+    def update_device(
+        self, org_id: str, device_id: str, expected_version: int | None = None, **changes: Any
+    ) -> Device:
+        """Change a device's fields; its version and updated_at advance (Conflict if stale)."""
+        return self._write(
+            lambda c: _catalog.update_device(c, org_id, device_id, changes, expected_version)
+        )
+
+    def delete_device(self, org_id: str, device_id: str) -> Device:
+        """Soft-delete a device; it stays visible to `updated_since` listings as deleted."""
+        return self._write(lambda c: _catalog.delete_device(c, org_id, device_id))
+
+    def device_page(
+        self,
+        org_id: str,
+        where: DeviceFilter | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """A keyset page of the org's devices in (updated_at, id) order."""
+        where = where or DeviceFilter()
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
+        after = _cursor.decode(cursor, int, str) if cursor else None
+        rows = self._read(lambda c: _catalog.device_page(c, org_id, where, after, limit + 1))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(rows, _cursor.encode(rows[-1].updated_at, rows[-1].id) if more else None)
+
+    def count_devices(self, org_id: str) -> int:
+        """How many live devices the org has."""
+        return self._read(lambda c: _catalog.count_devices(c, org_id))
 
     def devices(self, org_id: str) -> list[Device]:
         """The org's devices."""
