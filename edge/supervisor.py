@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from edge.settings import SupervisorSettings
+from edge.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 STABLE_AFTER_S: Final = 30.0
 # First restart delay; doubles per consecutive crash up to restart_max_s.
 FIRST_BACKOFF_S: Final = 0.5
+# Even past the stop budget, each task gets this long to unwind after its cancel.
+STOP_FLOOR_S: Final = 0.5
 
 
 @dataclass
@@ -94,9 +97,8 @@ class Supervisor:
                     await asyncio.wait_for(
                         asyncio.shield(spec.task), max(0.0, deadline - loop.time())
                     )
-            spec.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await spec.task
+            if not await cancel_and_wait(spec.task, max(STOP_FLOOR_S, deadline - loop.time())):
+                log.error("task %s did not stop in time", spec.name)
 
     async def _keep(self, spec: _Spec) -> None:
         loop = asyncio.get_running_loop()

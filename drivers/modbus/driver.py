@@ -12,6 +12,7 @@ from drivers.modbus.devices import DeviceSetup, setup
 from drivers.modbus.poller import BusPoller, UnitConfig, WriteRefused
 from edge.stats import Sample
 from edge.store import Store
+from edge.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,7 @@ class ModbusDriver:
                     await asyncio.sleep(RELOAD_CHECK_S)
             finally:
                 for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                    await cancel_and_wait(task)
 
     async def write(
         self, device_id: str, key: str, value: Any, actor: str = "gateway"

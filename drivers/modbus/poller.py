@@ -50,6 +50,8 @@ RECONNECT_MAX_S: Final = 30.0
 BAD_POINT_RETRY_S: Final = 600.0
 # With a deadband, an unchanged value is still stored this often, so "no data" means no data.
 FORCE_REPORT_S: Final = 900.0
+# While the store is backlogged, polls are held back in steps of this length.
+BACKPRESSURE_PAUSE_S: Final = 0.05
 
 
 class WriteRefused(ValueError):
@@ -175,8 +177,11 @@ class BusPoller:
 
     async def run(self) -> None:
         """Poll until cancelled; every error is contained, counted and reported."""
+        me = asyncio.current_task()
         try:
             while True:
+                if me is not None and me.cancelling():
+                    raise asyncio.CancelledError  # a cancel a library's wait_for swallowed
                 try:
                     await self._step()
                 except asyncio.CancelledError:
@@ -238,6 +243,11 @@ class BusPoller:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+            return
+        if self._store.backlogged:
+            # The store cannot keep up: polls wait (and count as overruns) rather than
+            # piling readings into memory until the store starts refusing them.
+            await asyncio.sleep(BACKPRESSURE_PAUSE_S)
             return
         heapq.heappop(self._jobs)
         state = self.states[job.unit.device_id]

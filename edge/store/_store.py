@@ -216,6 +216,11 @@ class Store:
         return self._read(lambda c: [row[0] for row in c.execute("PRAGMA integrity_check")])
 
     @property
+    def backlogged(self) -> bool:
+        """True while more than half of `[writer] queue_max` readings wait to be committed."""
+        return self._writer.queued_readings * 2 > self._settings.writer.queue_max
+
+    @property
     def disk_full(self) -> bool:
         """True while the disk refuses the writer's transactions."""
         return self._writer.stats.disk_full_since_ms is not None

@@ -1,4 +1,4 @@
-"""`python -m tests.bench [--quick] [--only NAME ...]`: run the store benchmarks, print a table."""
+"""`python -m tests.bench [--quick] [--only NAME ...]`: run the benchmarks, print a table."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from tests.bench import disk, ingest, latest, window
+from tests.bench import disk, ingest, latest, modbus, window
 from tests.bench._common import FULL, QUICK, Result, table
 
 BENCHMARKS = {
@@ -14,6 +14,7 @@ BENCHMARKS = {
     "disk": disk.run,
     "window": window.run,
     "latest": latest.run,
+    "modbus": modbus.run,
 }
 
 

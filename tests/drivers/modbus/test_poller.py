@@ -312,3 +312,27 @@ def test_rtu_on_a_serial_line_polls(store, run, pty_pair):
     assert readings_of(store, device_id, "tank_temperature")[-1].value == pytest.approx(
         sim.value(5, "tank_temperature")
     )
+
+
+def test_a_device_added_while_polling_is_picked_up_without_a_restart(store, run, modbus_server):
+    server = modbus_server({1: "generic_plc", 2: "generic_plc"})
+    org = store.organization.id
+    point = {"key": "level", "table": "input", "address": 1, "data_type": "uint16",
+             "interval_s": 0.2}  # fmt: skip
+
+    async def scenario() -> str:
+        add_device(store, org, name="first", transport="modbus_tcp",
+                   connection=tcp(server.port, 1), points=[point])  # fmt: skip
+        async with polling(store) as driver:
+            await asyncio.sleep(0.5)
+            second = add_device(store, org, name="second", transport="modbus_tcp",
+                                connection=tcp(server.port, 2), points=[point])  # fmt: skip
+            for _ in range(80):
+                await asyncio.sleep(0.1)
+                if any(second.id in p.units for p in driver.pollers):
+                    break
+            await asyncio.sleep(0.6)
+        return second.id
+
+    second_id = run(scenario())
+    assert readings_of(store, second_id, "level"), "the added device was never polled"
