@@ -149,19 +149,29 @@ class Store:
     ) -> Page:
         """Current readings of a point in [start, end), oldest first, a keyset page at a time."""
         _check_window(start_ms, end_ms)
+
+        def query(conn: apsw.Connection, after: Any, n: int) -> list[StoredReading]:
+            _catalog.point_in_org(conn, org_id, point_id)
+            return _readings.range_(conn, point_id, start_ms, end_ms, after, n)
+
+        return self._page(query, cursor, (int, int), lambda r: (r.ts_ms, r.seq), limit)
+
+    def _page(
+        self,
+        query: Callable[[apsw.Connection, Any, int], list[Any]],
+        cursor: str | None,
+        key_types: tuple[type, ...],
+        key: Callable[[Any], tuple[Any, ...]],
+        limit: int,
+    ) -> Page:
+        """One keyset page: `query(conn, after_key, n)` returns rows after the cursor's key."""
         if not 1 <= limit <= MAX_PAGE:
             raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
-        after = _cursor.decode(cursor, int, int) if cursor else None
-
-        def query(conn: apsw.Connection) -> list[StoredReading]:
-            _catalog.point_in_org(conn, org_id, point_id)
-            return _readings.range_(conn, point_id, start_ms, end_ms, after, limit + 1)
-
-        rows = self._read(query)
+        after = _cursor.decode(cursor, *key_types) if cursor else None
+        rows = self._read(lambda c: query(c, after, limit + 1))
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = _cursor.encode(rows[-1].ts_ms, rows[-1].seq) if more else None
-        return Page(rows, next_cursor)
+        return Page(rows, _cursor.encode(*key(rows[-1])) if more else None)
 
     def aggregate(
         self, org_id: str, point_id: int, start_ms: int, end_ms: int, interval_s: int, fn: str
@@ -283,13 +293,13 @@ class Store:
     ) -> Page:
         """A keyset page of the org's devices in (updated_at, id) order."""
         where = where or DeviceFilter()
-        if not 1 <= limit <= MAX_PAGE:
-            raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
-        after = _cursor.decode(cursor, int, str) if cursor else None
-        rows = self._read(lambda c: _catalog.device_page(c, org_id, where, after, limit + 1))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(rows, _cursor.encode(rows[-1].updated_at, rows[-1].id) if more else None)
+        return self._page(
+            lambda c, after, n: _catalog.device_page(c, org_id, where, after, n),
+            cursor,
+            (int, str),
+            lambda d: (d.updated_at, d.id),
+            limit,
+        )
 
     def count_devices(self, org_id: str) -> int:
         """How many live devices the org has."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from edge.models import Device, Point
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from edge.models import Device, Page, Point
 from edge.store import Store
 
 
@@ -20,3 +24,24 @@ def other_org(store: Store, name: str = "Other tenant") -> str:
     from edge.store import _catalog  # the store's own helper; tests may reach in
 
     return store._write(lambda c: _catalog.ensure_organization(c, name)).id
+
+
+def page_through_while(
+    fetch: Callable[[str | None], Page], meanwhile: Callable[[threading.Event], None]
+) -> list[Any]:
+    """Every item of a paged listing, read while `meanwhile` runs in a thread until stopped."""
+    stop = threading.Event()
+    thread = threading.Thread(target=meanwhile, args=(stop,))
+    thread.start()
+    items: list[Any] = []
+    cursor = None
+    try:
+        while True:
+            page = fetch(cursor)
+            items += page.items
+            if page.next_cursor is None:
+                return items
+            cursor = page.next_cursor
+    finally:
+        stop.set()
+        thread.join()

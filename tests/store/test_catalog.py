@@ -8,7 +8,7 @@ import pytest
 
 from edge.models import Device
 from edge.store import Conflict, DeviceFilter, NotFound
-from tests.store.helpers import other_org
+from tests.store.helpers import other_org, page_through_while
 
 
 def add(store, name: str, **fields) -> Device:
@@ -19,26 +19,14 @@ def add(store, name: str, **fields) -> Device:
 def test_paging_sees_every_device_once_while_devices_are_added(store):
     org = store.organization.id
     first = [add(store, f"d{i}") for i in range(50)]
-    stop = threading.Event()
     added: list[Device] = []
 
-    def adder() -> None:
+    def adder(stop: threading.Event) -> None:
         while not stop.is_set() and len(added) < 40:
             added.append(add(store, f"late{len(added)}"))
 
-    thread = threading.Thread(target=adder)
-    thread.start()
-    seen, cursor = [], None
-    try:
-        while True:
-            page = store.device_page(org, cursor=cursor, limit=7)
-            seen += [d.id for d in page.items]
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
-    finally:
-        stop.set()
-        thread.join()
+    items = page_through_while(lambda cursor: store.device_page(org, cursor=cursor, limit=7), adder)
+    seen = [d.id for d in items]
     assert len(seen) == len(set(seen)), "a device was listed twice"
     assert {d.id for d in first} <= set(seen), "a device was skipped"
 

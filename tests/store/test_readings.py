@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from edge.models import Quality, Reading
 from edge.store import InvalidCursor, NotFound, Store, UnknownPoint
-from tests.store.helpers import make_points, other_org
+from tests.store.helpers import make_points, other_org, page_through_while
 
 HOUR = 3_600_000
 
@@ -106,28 +106,17 @@ def test_pages_neither_skip_nor_repeat_while_readings_arrive(store):
     (point,) = make_points(store, 1)
     org = store.organization.id
     store.append_readings([Reading(point.id, t * 1000, float(t)) for t in range(0, 2000, 2)])
-    stop = threading.Event()
 
-    def writer() -> None:
+    def writer(stop: threading.Event) -> None:
         odd = 1
         while not stop.is_set() and odd < 2000:
             store.append_readings([Reading(point.id, odd * 1000, float(odd))])
             odd += 2
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    seen: list[int] = []
-    cursor = None
-    try:
-        while True:
-            page = store.range(org, point.id, 0, 2_000_000, cursor=cursor, limit=37)
-            seen += [r.ts_ms for r in page.items]
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
-    finally:
-        stop.set()
-        thread.join()
+    items = page_through_while(
+        lambda cursor: store.range(org, point.id, 0, 2_000_000, cursor=cursor, limit=37), writer
+    )
+    seen = [r.ts_ms for r in items]
     assert seen == sorted(set(seen)), "a page repeated or reordered readings"
     assert set(range(0, 2_000_000, 2000)) <= set(seen), "a page skipped a reading"
 
