@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import shutil
 import sys
@@ -16,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge import __version__, gateway, scopes
+from edge import __version__, gateway, logs, scopes
 from edge import settings as settings_mod
 from edge.settings import ConfigError, Settings
 from edge.store import DatabaseRefused, Store, check_database, migrate, table_stats, vacuum
@@ -44,16 +43,8 @@ def _settings(args: argparse.Namespace, defaults: dict | None = None) -> Setting
     return settings_mod.load(_config_path(args), defaults=defaults, **overrides)
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-    )
-    # pymodbus logs every timeout and stray frame; the pollers log bus trouble once instead.
-    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-
-
 def _serve(settings: Settings, *, demo: bool) -> int:
-    _logging(settings.log_level)
+    logs.configure(settings.log_level)
     check_store_file(settings.database_path)
     sock = gateway.bind(settings.http.host, settings.http.port)
     try:

@@ -19,12 +19,15 @@ from typing import Final
 import uvicorn
 
 from drivers.modbus import ModbusDriver
+from drivers.modbus.bus import TRANSPORTS as MODBUS_TRANSPORTS
 from drivers.modbus.demo import DemoPlant
+from drivers.modbus.devices import add_from_body as modbus_from_body
+from edge.devices import add_http_device
 from edge.runtime import Runtime
 from edge.settings import Settings
 from edge.store import Store
 from edge.supervisor import Supervisor
-from web import create_app
+from web import create_asgi
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ class HttpServer:
     """uvicorn serving the app on a socket bound at start-up; restartable by the supervisor."""
 
     def __init__(self, runtime: Runtime, sock: socket.socket) -> None:
-        self._app = create_app(runtime)
+        self._app = create_asgi(runtime)
         self._sock = sock
         self._server: _Uvicorn | None = None
 
@@ -130,6 +133,9 @@ async def serve(
             supervisor.add("demo-plant", plant.run)
         modbus = ModbusDriver(store, store.organization.id)
         runtime.stats_sources.append(modbus)
+        runtime.status_sources.append(modbus.status)
+        runtime.device_types["http"] = add_http_device
+        runtime.device_types.update(dict.fromkeys(MODBUS_TRANSPORTS, modbus_from_body))
         supervisor.add("modbus", modbus.run)
         if handle_signals:
             for sig in STOP_SIGNALS:

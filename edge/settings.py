@@ -92,6 +92,23 @@ class SupervisorSettings(_Section):
     ] = 10.0
 
 
+class ApiSettings(_Section):
+    read_per_min: Annotated[int, _s("API reads (GET, HEAD) allowed per key per minute.", ge=1)] = (
+        600
+    )
+    read_burst: Annotated[int, _s("API reads a key may make at once.", ge=1)] = 120
+    write_per_min: Annotated[
+        int, _s("API writes (POST, PATCH, DELETE) allowed per key per minute.", ge=1)
+    ] = 120
+    write_burst: Annotated[int, _s("API writes a key may make at once.", ge=1)] = 30
+    ingest_per_min: Annotated[
+        int, _s("Telemetry ingest requests allowed per key per minute.", ge=1)
+    ] = 10_000
+    ingest_burst: Annotated[int, _s("Telemetry ingest requests a key may make at once.", ge=1)] = (
+        2_000
+    )
+
+
 class Settings(_Section):
     data_dir: Annotated[
         str, _s("Directory holding the database and other state.", min_length=1)
@@ -105,6 +122,7 @@ class Settings(_Section):
     writer: WriterSettings = WriterSettings()
     retention: RetentionSettings = RetentionSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
+    api: ApiSettings = ApiSettings()
 
     @property
     def database_path(self) -> Path:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Final
+from collections.abc import Coroutine
+from typing import Any, Final, TypeVar
 
-# Cancels are repeated this often: on Python 3.11 a cancel that lands while
+T = TypeVar("T")
+
+# A cancel is repeated after this long: on Python 3.11 a cancel that lands while
 # asyncio.wait_for is handing over a result is lost (fixed in 3.12), and
-# libraries such as pymodbus wait that way on every request.
-RECANCEL_S: Final = 0.1
+# libraries such as pymodbus wait that way on every request. Long enough for
+# clean-up code (see `finish`) to run between two cancels.
+RECANCEL_S: Final = 0.5
 
 
 async def cancel_and_wait(task: asyncio.Task[object], timeout: float | None = None) -> bool:
@@ -23,3 +27,20 @@ async def cancel_and_wait(task: asyncio.Task[object], timeout: float | None = No
     if not task.cancelled():
         task.exception()  # retrieved, so a crash on the way out is not reported as unhandled
     return True
+
+
+async def finish(coro: Coroutine[Any, Any, T]) -> T:
+    """Run clean-up to its end even if the caller is cancelled meanwhile; then re-raise."""
+    task = asyncio.ensure_future(coro)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            cancelled = True
+            continue
+        if cancelled:
+            raise asyncio.CancelledError
+        return result

@@ -1,5 +1,5 @@
 """The gateway's web app: the LAN UI, the local cloud API, health and metrics."""
 
-from web.app import create_app
+from web.app import create_app, create_asgi
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_asgi"]

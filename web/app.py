@@ -1,25 +1,58 @@
-"""The Litestar application: routes, dependencies and error handling."""
+"""The Litestar application: routes, dependencies, request ids and error handling."""
 
 from __future__ import annotations
 
-from litestar import Litestar
-from litestar.di import Provide
+import logging
+from typing import Any
 
+from litestar import Litestar, Request, Response
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp
+
+from edge import __version__
 from edge.runtime import Runtime
-from web import metrics
+from web import api, metrics
+from web.api import errors
+from web.api.auth import Authenticator
 from web.health import HealthController
+from web.requests import request_id_middleware
+
+log = logging.getLogger(__name__)
+
+
+def _on_error(request: Request, exc: Exception) -> Response[Any]:
+    if errors.is_api_path(request.url.path):
+        return errors.handle(request, exc)
+    if isinstance(exc, HTTPException):
+        return Response({"status_code": exc.status_code, "detail": exc.detail},
+                        status_code=exc.status_code)  # fmt: skip
+    log.exception("unexpected error serving %s %s", request.method, request.url.path)
+    return Response({"status_code": 500, "detail": "Internal Server Error"}, status_code=500)
+
+
+def create_asgi(runtime: Runtime) -> ASGIApp:
+    """The app as served: wrapped so that every response, routed or not, has a request id."""
+    return request_id_middleware(create_app(runtime))
 
 
 def create_app(runtime: Runtime) -> Litestar:
     """The gateway's web app, bound to a running gateway."""
     registry = metrics.registry_for(runtime)
-    return Litestar(
-        route_handlers=[HealthController],
+    app = Litestar(
+        route_handlers=[HealthController, *api.routers()],
         dependencies={
             "runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False),
             "registry": Provide(lambda: registry, use_cache=True, sync_to_thread=False),
         },
-        openapi_config=None,
+        exception_handlers={Exception: _on_error},
+        openapi_config=OpenAPIConfig(
+            title="edge-gateway local cloud API", version=__version__, path="/api/schemas"
+        ),
         # The gateway configures logging once, from its settings.
         logging_config=None,
     )
+    app.state.runtime = runtime
+    app.state.authenticator = Authenticator(runtime)
+    return app

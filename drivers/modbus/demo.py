@@ -17,6 +17,7 @@ from typing import Final
 
 from drivers.modbus.devices import add_device
 from edge.store import Store
+from edge.tasks import finish
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class DemoPlant:
                     wait.cancel()
             raise RuntimeError("a demo simulator exited")
         finally:
-            await asyncio.shield(self.stop())
+            await finish(self.stop())
 
     async def stop(self) -> None:
         """Stop every simulator (SIGTERM, then SIGKILL after a grace period)."""

@@ -54,13 +54,15 @@ def add_device(
     profile: str | None = None,
     points: Iterable[dict[str, Any]] = (),
     site_id: str | None = None,
+    group_id: str | None = None,
+    tags: Iterable[str] = (),
 ) -> Device:
     """Validate and store a Modbus device and its points."""
     parse_connection(transport, connection)
     resolved, _ = resolve_points(profile, points)
     device = store.create_device(
         Device(id="", org_id=org_id, name=name, type=transport, site_id=site_id,
-               connection=connection, profile=profile)
+               group_id=group_id, tags=list(tags), connection=connection, profile=profile)
     )  # fmt: skip
     store.create_points(
         org_id,
@@ -82,3 +84,19 @@ def setup(store: Store, device: Device) -> DeviceSetup:
     )
     max_block = profiles.load(device.profile).max_block if device.profile else None
     return DeviceSetup(device, connection, bindings, max_block)
+
+
+def add_from_body(store: Store, org_id: str, body: dict[str, Any]) -> Device:
+    """`add_device` for an API body (snake_case): name, type, connection, profile, points."""
+    return add_device(
+        store,
+        org_id,
+        name=body["name"],
+        transport=body["type"],
+        connection=body.get("connection") or {},
+        profile=body.get("profile"),
+        points=body.get("points") or (),
+        site_id=body.get("site_id"),
+        group_id=body.get("group_id"),
+        tags=body.get("tags") or (),
+    )

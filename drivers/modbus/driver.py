@@ -96,6 +96,14 @@ class ModbusDriver:
                 return await poller.write(device_id, key, value, actor)
         raise WriteRefused(f"device {device_id} is not a polled Modbus device")
 
+    def status(self, device_id: str) -> str | None:
+        """online or offline for a polled device that has been tried; else None."""
+        for poller in self.pollers:
+            state = poller.states.get(device_id)
+            if state is not None and state.online is not None:
+                return "online" if state.online else "offline"
+        return None
+
     def samples(self) -> Iterable[Sample]:
         """Every bus's samples."""
         for poller in self.pollers:

@@ -43,6 +43,16 @@ def ensure_organization(conn: apsw.Connection, name: str) -> Organization:
     return org
 
 
+def organization(conn: apsw.Connection, org_id: str) -> Organization:
+    """An organization by id, or NotFound."""
+    row = conn.execute(
+        "SELECT id, name, created_at FROM organizations WHERE id = ?", (org_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no organization {org_id}")
+    return Organization(*row)
+
+
 def create_site(conn: apsw.Connection, org_id: str, name: str) -> Site:
     """A new site of the org."""
     ts = now_ms()

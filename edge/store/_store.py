@@ -30,6 +30,7 @@ from edge.models import (
     Bucket,
     Device,
     Event,
+    Organization,
     OutboxItem,
     Page,
     Point,
@@ -260,6 +261,10 @@ class Store:
 
     # Organizations, sites, devices and points
 
+    def organization_of(self, org_id: str) -> Organization:
+        """An organization by id."""
+        return self._read(lambda c: _catalog.organization(c, org_id))
+
     def create_site(self, org_id: str, name: str) -> Site:
         """A new site in the org."""
         return self._write(lambda c: _catalog.create_site(c, org_id, name))
@@ -353,6 +358,10 @@ class Store:
     def api_key(self, secret: str) -> ApiKey | None:
         """The live key with this secret."""
         return self._read(lambda c: _keys.by_secret(c, secret))
+
+    def touch_api_key(self, key_id: str) -> None:
+        """Record that a key was just used."""
+        self._write(lambda c: _keys.touch(c, key_id, now_ms()))
 
     def revoke_api_key(self, org_id: str, key_id: str) -> bool:
         """Revoke one of the org's keys."""

@@ -1,0 +1,27 @@
+"""The local cloud API: one set of handlers served under both dialects' base paths."""
+
+from __future__ import annotations
+
+from litestar import Router
+from litestar.di import Provide
+
+from web.api.auth import guard
+from web.api.devices import DevicesController
+from web.api.dialect import DIALECTS, Dialect
+from web.api.identity import IdentityController
+
+CONTROLLERS = (IdentityController, DevicesController)
+
+
+def routers() -> list[Router]:
+    """A router per dialect, each carrying every controller."""
+    return [_router(dialect) for dialect in DIALECTS]
+
+
+def _router(dialect: Dialect) -> Router:
+    return Router(
+        path=dialect.prefix,
+        route_handlers=list(CONTROLLERS),
+        guards=[guard],
+        dependencies={"dialect": Provide(lambda: dialect, use_cache=True, sync_to_thread=False)},
+    )

@@ -1,0 +1,163 @@
+"""`/devices`: list (filters, keyset pages, updated_since), count, get, create, patch, delete."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from edge.runtime import Runtime
+from edge.store import DeviceFilter
+from web.api import resources
+from web.api.auth import Caller
+from web.api.dialect import Dialect
+from web.api.errors import ApiError
+
+PageSize = Annotated[int | None, QueryParameter(ge=1, le=500, required=False)]
+MUTABLE = ("name", "site_id", "group_id", "tags", "enabled")
+
+
+def _caller(request: Request) -> Caller:
+    return request.scope["state"]["caller"]
+
+
+def _page_size(dialect: Dialect, limit: int | None, page_size: int | None) -> int:
+    return (page_size if dialect.camel_case else limit) or limit or page_size or 100
+
+
+def _body(dialect: Dialect, raw: bytes) -> dict[str, Any]:
+    try:
+        body = msgspec.json.decode(raw) if raw else None
+    except msgspec.DecodeError:
+        raise ApiError(400, "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The body must be a JSON object.")
+    return dialect.inbound(body)
+
+
+def _if_match(request: Request) -> int | None:
+    header = request.headers.get("if-match")
+    if header is None or header.strip() == "*":
+        return None
+    try:
+        return int(header.strip().strip('"').rsplit(".", 1)[1])
+    except (IndexError, ValueError):
+        raise ApiError(400, "If-Match must be an ETag this API returned.") from None
+
+
+class DevicesController(Controller):
+    """Devices of the caller's organization."""
+
+    path = "/devices"
+    tags = ["devices"]
+
+    @get("/", opt={"scope": "devices.read"})
+    async def list_devices(
+        self,
+        request: Request,
+        runtime: NamedDependency[Runtime],
+        dialect: NamedDependency[Dialect],
+        limit: PageSize = None,
+        page_size: Annotated[
+            int | None, QueryParameter(name="pageSize", ge=1, le=500, required=False)
+        ] = None,
+        cursor: FromQuery[str | None] = None,
+        site: FromQuery[str | None] = None,
+        site_id: Annotated[str | None, QueryParameter(name="siteId")] = None,
+        type: FromQuery[str | None] = None,
+        status: FromQuery[str | None] = None,
+        tag: FromQuery[str | None] = None,
+        group_id: Annotated[str | None, QueryParameter(name="groupId")] = None,
+        updated_since: FromQuery[datetime | None] = None,
+        updated_since_camel: Annotated[datetime | None, QueryParameter(name="updatedSince")] = None,
+    ) -> dict[str, Any]:
+        """List devices: filters AND-combined, oldest change first, a keyset page at a time."""
+        caller, size = _caller(request), _page_size(dialect, limit, page_size)
+        since = updated_since or updated_since_camel
+        where = DeviceFilter(site_id=site or site_id, type=type, tag=tag, group_id=group_id,
+                             updated_since=resources.epoch_ms(since, "updated_since"))  # fmt: skip
+        items: list[dict[str, Any]] = []
+        while True:
+            page = await asyncio.to_thread(
+                runtime.store.device_page, caller.org_id, where, cursor, size
+            )
+            shown = [resources.device(runtime, d, dialect.camel_case) for d in page.items]
+            items += [d for d in shown if status is None or d["status"] == status]
+            cursor = page.next_cursor
+            if cursor is None or len(items) >= size or status is None:
+                return dialect.page(request, items, cursor, size)
+
+    @get("/count", opt={"scope": "devices.read"})
+    async def count_devices(
+        self, request: Request, runtime: NamedDependency[Runtime], dialect: NamedDependency[Dialect]
+    ) -> dict[str, Any]:
+        """How many devices the organization has."""
+        count = await asyncio.to_thread(runtime.store.count_devices, _caller(request).org_id)
+        return dialect.one(request, {"count": count, "approximate": True})
+
+    @get("/{device_id:str}", opt={"scope": "devices.read"})
+    async def get_device(
+        self,
+        request: Request,
+        runtime: NamedDependency[Runtime],
+        dialect: NamedDependency[Dialect],
+        device_id: FromPath[str],
+    ) -> Response[dict[str, Any]]:
+        """One device, with its ETag."""
+        d = await asyncio.to_thread(runtime.store.device, _caller(request).org_id, device_id)
+        body = dialect.one(request, resources.device(runtime, d, dialect.camel_case))
+        return Response(body, headers={"ETag": resources.etag(d)})
+
+    @post("/", opt={"scope": "devices.write"})
+    async def create_device(
+        self, request: Request, runtime: NamedDependency[Runtime], dialect: NamedDependency[Dialect]
+    ) -> Response[dict[str, Any]]:
+        """Register a device and how the gateway reaches it."""
+        body = _body(dialect, await request.body())
+        kind = body.get("type")
+        if not isinstance(body.get("name"), str) or not body["name"].strip():
+            raise ApiError(422, "name is required.", {"field": "name"})
+        if kind not in runtime.device_types:
+            raise ApiError(422, f"type must be one of {', '.join(sorted(runtime.device_types))}.",
+                           {"field": "type"})  # fmt: skip
+        add = runtime.device_types[kind]
+        try:
+            d = await asyncio.to_thread(add, runtime.store, _caller(request).org_id, body)
+        except (ValueError, KeyError, TypeError) as error:
+            raise ApiError(422, str(error).strip("'\""), {"field": "body"}) from None
+        out = dialect.one(request, resources.device(runtime, d, dialect.camel_case))
+        return Response(out, status_code=201, headers={"ETag": resources.etag(d)})
+
+    @patch("/{device_id:str}", opt={"scope": "devices.write"})
+    async def update_device(
+        self,
+        request: Request,
+        runtime: NamedDependency[Runtime],
+        dialect: NamedDependency[Dialect],
+        device_id: FromPath[str],
+    ) -> Response[dict[str, Any]]:
+        """Change name, site, group, tags or enabled; a stale If-Match gets 409."""
+        body = _body(dialect, await request.body())
+        unknown = sorted(set(body) - set(MUTABLE))
+        if unknown:
+            raise ApiError(422, f"{unknown[0]} cannot be changed.", {"field": unknown[0]})
+        expected = _if_match(request)
+        d = await asyncio.to_thread(
+            lambda: runtime.store.update_device(
+                _caller(request).org_id, device_id, expected_version=expected, **body
+            )
+        )
+        out = dialect.one(request, resources.device(runtime, d, dialect.camel_case))
+        return Response(out, headers={"ETag": resources.etag(d)})
+
+    @delete("/{device_id:str}", opt={"scope": "devices.write"}, status_code=204)
+    async def delete_device(
+        self, request: Request, runtime: NamedDependency[Runtime], device_id: FromPath[str]
+    ) -> None:
+        """Decommission a device; its data stays, per retention."""
+        await asyncio.to_thread(runtime.store.delete_device, _caller(request).org_id, device_id)
