@@ -55,4 +55,5 @@ def create_app(runtime: Runtime) -> Litestar:
     )
     app.state.runtime = runtime
     app.state.authenticator = Authenticator(runtime)
+    app.state.ingest_inflight = set()
     return app

@@ -8,7 +8,7 @@ from edge.store._maintenance import check as check_database
 from edge.store._maintenance import stats as table_stats
 from edge.store._migrations import migrate, pending
 from edge.store._readings import AGGREGATES
-from edge.store._store import Store, StoreStats
+from edge.store._store import IdempotentAnswer, Store, StoreStats
 from edge.store._writer import (
     COMMIT_BUCKETS,
     BacklogFull,
@@ -24,6 +24,7 @@ __all__ = [
     "Conflict",
     "DatabaseRefused",
     "DeviceFilter",
+    "IdempotentAnswer",
     "InvalidCursor",
     "NotFound",
     "Store",

@@ -328,3 +328,42 @@ def point_in_org(conn: apsw.Connection, org_id: str, point_id: int) -> None:
 def live_point_ids(conn: apsw.Connection) -> set[int]:
     """Ids of every point that may receive readings."""
     return {row[0] for row in conn.execute("SELECT id FROM points WHERE deleted_at IS NULL")}
+
+
+def point_ids(
+    conn: apsw.Connection, org_id: str, pairs: set[tuple[str, str]], create: bool
+) -> tuple[dict[tuple[str, str], int], list[tuple[str, str]]]:
+    """Point ids of (device id, key) pairs in the org, creating missing points of live devices.
+
+    Returns the ids found (or made) and the pairs whose device is not one of the org's.
+    """
+    found: dict[tuple[str, str], int] = {}
+    unknown: list[tuple[str, str]] = []
+    live: dict[str, bool] = {}
+    ts = now_ms()
+    for device_id, key in sorted(pairs):
+        row = conn.execute(
+            "SELECT id FROM points WHERE device_id = ? AND key = ? AND org_id = ? "
+            "AND deleted_at IS NULL",
+            (device_id, key, org_id),
+        ).fetchone()
+        if row is not None:
+            found[device_id, key] = row[0]
+            continue
+        if device_id not in live:
+            live[device_id] = bool(
+                conn.execute(
+                    "SELECT 1 FROM devices WHERE id = ? AND org_id = ? AND deleted_at IS NULL",
+                    (device_id, org_id),
+                ).fetchone()
+            )
+        if not live[device_id] or not create:
+            unknown.append((device_id, key))
+            continue
+        conn.execute(
+            "INSERT INTO points (uid, org_id, device_id, key, data_type, interval_s, config, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, 'float64', 60.0, '{}', ?, ?)",
+            (ids.new_id("sen"), org_id, device_id, key, ts, ts),
+        )
+        found[device_id, key] = conn.last_insert_rowid()
+    return found, unknown

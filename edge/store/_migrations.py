@@ -156,8 +156,26 @@ def _initial(db: sqlite_utils.Database) -> None:
     db["api_keys"].create_index(["secret_hash"], unique=True)
 
 
+def _idempotency(db: sqlite_utils.Database) -> None:
+    # The first answer to an idempotent request, committed with the request's own writes.
+    db["idempotency"].create(
+        {
+            "key_id": str,
+            "idem_key": str,
+            "request_hash": str,
+            "status": int,
+            "body": bytes,
+            "created_at": int,
+        },
+        pk=("key_id", "idem_key"),
+        not_null={"request_hash", "status", "body", "created_at"},
+    )
+    db["idempotency"].create_index(["created_at"])
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("0001_initial", _initial),
+    ("0002_idempotency", _idempotency),
 )
 
 

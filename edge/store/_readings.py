@@ -205,3 +205,29 @@ def drop_synced_before(conn: apsw.Connection, cutoff_ms: int, limit: int) -> int
         (synced_seq(conn), cutoff_ms, limit),
     )
     return conn.changes()
+
+
+def range_points(
+    conn: apsw.Connection,
+    point_ids: str,
+    start: int,
+    end: int,
+    after: tuple[int, int, int] | None,
+    limit: int,
+) -> list[StoredReading]:
+    """Current readings of several points (a JSON array) in [start, end), point by point."""
+    after_point, after_ts, after_seq = after if after is not None else (-1, start, -1)
+    corrected = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM readings INDEXED BY readings_corrections "
+        "WHERE correction = 1 AND point_id IN (SELECT value FROM json_each(?1)) "
+        "AND ts >= ?2 AND ts < ?3)",
+        (point_ids, start, end),
+    ).fetchone()[0]
+    extra = _NOT_SUPERSEDED if corrected else ""
+    rows = conn.execute(
+        "SELECT seq, point_id, ts, value, quality, correction FROM readings "
+        "WHERE point_id IN (SELECT value FROM json_each(?1)) AND ts >= ?2 AND ts < ?3 "
+        f"AND (point_id, ts, seq) > (?4, ?5, ?6) {extra} ORDER BY point_id, ts, seq LIMIT ?7",
+        (point_ids, start, end, after_point, after_ts, after_seq, limit),
+    )
+    return [_stored(row) for row in rows]

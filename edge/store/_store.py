@@ -40,7 +40,7 @@ from edge.models import (
     now_ms,
 )
 from edge.settings import Settings
-from edge.store import _catalog, _cursor, _events, _keys, _migrations, _readings
+from edge.store import _catalog, _cursor, _events, _idempotency, _keys, _migrations, _readings
 from edge.store._catalog import DeviceFilter
 from edge.store._connections import ReaderPool
 from edge.store._files import check_file
@@ -54,8 +54,21 @@ T = TypeVar("T")
 MAX_PAGE: Final = 10_000
 # Readings deleted per retention transaction, so ingest never waits long behind it.
 RETENTION_CHUNK: Final = 20_000
+# Idempotency-Key answers are replayed for a day, as the clouds do.
+IDEMPOTENCY_KEEP_MS: Final = 86_400_000
 # How long /readyz waits for the writer to take a no-op transaction.
 READY_PROBE_S: Final = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentAnswer:
+    """The answer to record for a request sent with an Idempotency-Key."""
+
+    key_id: str
+    idem_key: str
+    request_hash: str
+    status: int
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +140,35 @@ class Store:
         """
         return self._writer.submit_readings(readings)
 
-    async def append_readings_async(self, readings: Sequence[Reading]) -> range:
-        """`append_readings` for the event loop: awaits the commit without blocking the loop."""
-        if not readings:
+    async def append_readings_async(
+        self, readings: Sequence[Reading], idempotency: IdempotentAnswer | None = None
+    ) -> range:
+        """`append_readings` for the event loop: awaits the commit without blocking the loop.
+
+        With `idempotency`, the answer is recorded in the readings' own transaction, so a
+        replayed request finds it exactly when the readings are there.
+        """
+        also = None
+        if idempotency is not None:
+            a = idempotency
+            also = lambda c: _idempotency.record(  # noqa: E731
+                c, a.key_id, a.idem_key, a.request_hash, a.status, a.body
+            )
+        elif not readings:
             return range(0)
-        return await asyncio.wrap_future(self._writer.submit_readings(readings))
+        return await asyncio.wrap_future(self._writer.submit_readings(readings, also))
+
+    def idempotent_answer(self, key_id: str, idem_key: str) -> tuple[str, int, bytes] | None:
+        """(request hash, status, body) recorded for this key's Idempotency-Key, if any."""
+        return self._read(lambda c: _idempotency.answer(c, key_id, idem_key))
+
+    def point_ids(
+        self, org_id: str, pairs: set[tuple[str, str]], create: bool = True
+    ) -> tuple[dict[tuple[str, str], int], list[tuple[str, str]]]:
+        """Point ids for (device id, metric) pairs; missing metrics of live devices are added."""
+        found, unknown = self._write(lambda c: _catalog.point_ids(c, org_id, pairs, create))
+        self._writer.known_points.update(found.values())
+        return found, unknown
 
     def latest(self, org_id: str, point_ids: Sequence[int]) -> dict[int, StoredReading]:
         """The newest current reading of each of the org's points that has one."""
@@ -156,6 +193,28 @@ class Store:
             return _readings.range_(conn, point_id, start_ms, end_ms, after, n)
 
         return self._page(query, cursor, (int, int), lambda r: (r.ts_ms, r.seq), limit)
+
+    def device_range(
+        self,
+        org_id: str,
+        point_ids: Sequence[int],
+        start_ms: int,
+        end_ms: int,
+        cursor: str | None = None,
+        limit: int = 500,
+    ) -> Page:
+        """Current readings of several of the org's points in [start, end), point by point."""
+        _check_window(start_ms, end_ms)
+        ids_json = msgspec.json.encode(sorted(point_ids)).decode()
+
+        def query(conn: apsw.Connection, after: Any, n: int) -> list[StoredReading]:
+            for point_id in point_ids:
+                _catalog.point_in_org(conn, org_id, point_id)
+            return _readings.range_points(conn, ids_json, start_ms, end_ms, after, n)
+
+        return self._page(
+            query, cursor, (int, int, int), lambda r: (r.point_id, r.ts_ms, r.seq), limit
+        )
 
     def _page(
         self,
@@ -210,9 +269,11 @@ class Store:
 
     def apply_retention(self, days: int, now: int | None = None) -> int:
         """Drop synced readings older than `days`; unsynced ones are kept whatever their age."""
+        now = now_ms() if now is None else now
+        self._write(lambda c: _idempotency.forget_before(c, now - IDEMPOTENCY_KEEP_MS))
         if days <= 0:
             return 0
-        cutoff = (now_ms() if now is None else now) - days * 86_400_000
+        cutoff = now - days * 86_400_000
         dropped = 0
         while True:
             n = self._write(lambda c: _readings.drop_synced_before(c, cutoff, RETENTION_CHUNK))

@@ -75,10 +75,13 @@ class WriterStats:
 
 
 class _ReadingsJob:
-    __slots__ = ("future", "readings")
+    __slots__ = ("also", "future", "readings")
 
-    def __init__(self, readings: Sequence[Reading]) -> None:
+    def __init__(
+        self, readings: Sequence[Reading], also: Callable[[apsw.Connection], None] | None
+    ) -> None:
         self.readings = readings
+        self.also = also  # more writes that must commit with these readings, or not at all
         self.future: Future[range] = Future()
 
 
@@ -121,13 +124,20 @@ class Writer:
         """Readings accepted but not yet committed."""
         return self._queued
 
-    def submit_readings(self, readings: Sequence[Reading]) -> Future[range]:
-        """Queue readings; the future gives their sequence numbers once committed."""
+    def submit_readings(
+        self,
+        readings: Sequence[Reading],
+        also: Callable[[apsw.Connection], None] | None = None,
+    ) -> Future[range]:
+        """Queue readings; the future gives their sequence numbers once committed.
+
+        `also` runs in the same transaction, so its writes and the readings commit together.
+        """
         known = self.known_points
         for reading in readings:
             if reading.point_id not in known:
                 raise UnknownPoint(f"no point with id {reading.point_id}")
-        job = _ReadingsJob(readings)
+        job = _ReadingsJob(readings, also)
         with self._cond:
             if self._closing:
                 raise StoreClosed("the store is closing")
@@ -251,7 +261,11 @@ class Writer:
                 rows.append((r.point_id, r.ts_ms, seq, r.value, r.quality, r.correction))
                 seq += 1
             ranges.append(range(start, seq))
-        _readings.insert_readings(self._conn, rows, seq - 1)
+        if rows:
+            _readings.insert_readings(self._conn, rows, seq - 1)
+        for job in batch:
+            if job.also is not None:
+                job.also(self._conn)
         return ranges, seq - first
 
     def _resolve(self, batch: list[_ReadingsJob | _CallJob], results: list[Any]) -> None:

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import time
-
-import httpx
-import pytest
 
 from edge import settings as settings_mod
 from edge.scopes import SCOPES
-
-REQUEST_ID = re.compile(r"^req_[0-9A-HJKMNP-TV-Z]{26}$")
-
-
-@pytest.fixture
-def api(gateway_factory, settings):
-    gw = gateway_factory()
-    store = gw.runtime.store
-
-    def key(*scopes: str, org_id: str | None = None) -> dict[str, str]:
-        _, secret = store.create_api_key(org_id or store.organization.id, "test", list(scopes))
-        return {"Authorization": f"Bearer {secret}"}
-
-    gw.key = key
-    return gw
+from tests.web.conftest import REQUEST_ID, error_of
 
 
 def add(api, headers, prefix="/v1", **body):
@@ -32,16 +14,6 @@ def add(api, headers, prefix="/v1", **body):
     response = api.client.post(f"{prefix}/devices", json=body, headers=headers)
     assert response.status_code == 201, response.text
     return response
-
-
-def error_of(response: httpx.Response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()["error"]
-    assert body["code"] == code
-    assert body["request_id"] == response.headers["x-request-id"]
-    assert REQUEST_ID.match(body["request_id"])
-    return body
 
 
 def test_both_dialects_serve_one_device_in_their_own_spelling_and_envelope(api):

@@ -9,8 +9,14 @@ from web.api.auth import guard
 from web.api.devices import DevicesController
 from web.api.dialect import DIALECTS, Dialect
 from web.api.identity import IdentityController
+from web.api.telemetry import DeviceTelemetryController, TelemetryController
 
-CONTROLLERS = (IdentityController, DevicesController)
+CONTROLLERS = (
+    IdentityController,
+    DevicesController,
+    TelemetryController,
+    DeviceTelemetryController,
+)
 
 
 def routers() -> list[Router]:

@@ -1,0 +1,326 @@
+"""Telemetry: ingest (all-or-nothing, gzip, Idempotency-Key), raw queries, aggregates.
+
+Windows: `from` inclusive, `to` exclusive (`fromUtc`/`toUtc` accepted); at most
+31 days of raw readings and 366 days of aggregates per call, else 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import io
+import re
+from datetime import datetime
+from typing import Annotated, Any, Final
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from edge.models import Quality, Reading
+from edge.runtime import Runtime
+from edge.store import AGGREGATES, IdempotentAnswer
+from web.api import resources
+from web.api.auth import Caller
+from web.api.dialect import Dialect
+from web.api.errors import ApiError
+
+MAX_READINGS: Final = 1_000
+RAW_WINDOW_MS: Final = 31 * 86_400_000
+AGGREGATE_WINDOW_MS: Final = 366 * 86_400_000
+# An aggregate answer of more buckets than this is a mistake (1 s buckets over a year).
+MAX_BUCKETS: Final = 100_000
+# A gzip body may inflate to at most this: 1,000 readings never need more.
+MAX_INFLATED: Final = 4 * 1024 * 1024
+INTERVAL: Final = re.compile(r"^(\d+)([smhd]?)$")
+UNIT_S: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
+QUALITIES: Final = {q.name.lower(): q for q in Quality}
+
+PageSize = Annotated[int | None, QueryParameter(ge=1, le=500, required=False)]
+CamelSize = Annotated[int | None, QueryParameter(name="pageSize", ge=1, le=500, required=False)]
+From = Annotated[datetime | None, QueryParameter(name="from")]
+FromUtc = Annotated[datetime | None, QueryParameter(name="fromUtc")]
+To = Annotated[datetime | None, QueryParameter(name="to")]
+ToUtc = Annotated[datetime | None, QueryParameter(name="toUtc")]
+DeviceId = Annotated[str | None, QueryParameter(name="deviceId")]
+
+
+class _Incoming(msgspec.Struct, frozen=True):
+    device_id: str
+    metric: str
+    ts: str
+    value: float | None = None
+    quality: str = "good"
+    correction: bool = False
+
+
+def _window(
+    start: datetime | None, end: datetime | None, longest_ms: int, use: str
+) -> tuple[int, int]:
+    if start is None or end is None:
+        raise ApiError(400, "from and to are required.", {"params": ["from", "to"]})
+    start_ms = resources.epoch_ms(start, "from")
+    end_ms = resources.epoch_ms(end, "to")
+    assert start_ms is not None and end_ms is not None
+    if end_ms <= start_ms:
+        raise ApiError(400, "to must be after from.", {"params": ["from", "to"]})
+    if end_ms - start_ms > longest_ms:
+        days = longest_ms // 86_400_000
+        raise ApiError(400, f"The window is longer than {days} days; {use}.",
+                       {"max_days": days})  # fmt: skip
+    return start_ms, end_ms
+
+
+def _interval_s(text: str) -> int:
+    match = INTERVAL.match(text.strip())
+    if not match or int(match[1]) == 0:
+        raise ApiError(400, "interval must look like 30s, 15m, 1h or 1d.", {"param": "interval"})
+    return int(match[1]) * UNIT_S[match[2]]
+
+
+def _reading_out(device_id: str, metric: str, r: Any) -> dict[str, Any]:
+    return {
+        "device_id": device_id,
+        "metric": metric,
+        "ts": resources.iso(r.ts_ms),
+        "value": r.value,
+        "quality": r.quality.name.lower(),
+        "correction": r.correction,
+    }
+
+
+class TelemetryController(Controller):
+    """`/telemetry` and its ingest and aggregate endpoints."""
+
+    path = "/telemetry"
+    tags = ["telemetry"]
+
+    @post("/ingest", opt={"scope": "telemetry.write", "ingest": True}, status_code=200)
+    async def ingest(
+        self, request: Request, runtime: NamedDependency[Runtime], dialect: NamedDependency[Dialect]
+    ) -> Response[Any]:
+        """Store up to 1,000 readings, all or none; a repeated Idempotency-Key replays."""
+        caller: Caller = request.scope["state"]["caller"]
+        raw = await request.body()
+        if request.headers.get("content-encoding", "").lower() == "gzip":
+            raw = _inflate(raw)
+        idem_key = request.headers.get("idempotency-key")
+        digest = hashlib.sha256(raw).hexdigest()
+        inflight: set[tuple[str, str]] = request.app.state.ingest_inflight
+        if idem_key is not None:
+            replay = await _replay(runtime, caller, idem_key, digest)
+            if replay is not None:
+                return replay
+            if (caller.key.id, idem_key) in inflight:
+                raise ApiError(409, "A request with this Idempotency-Key is in progress.")
+            inflight.add((caller.key.id, idem_key))
+        try:
+            readings, count = await _readings(runtime, caller, dialect, raw)
+            body = dialect.one(request, {"accepted": count})
+            encoded = msgspec.json.encode(body)
+            answer = None
+            if idem_key is not None:
+                answer = IdempotentAnswer(caller.key.id, idem_key, digest, 200, encoded)
+            await runtime.store.append_readings_async(readings, idempotency=answer)
+        finally:
+            if idem_key is not None:
+                inflight.discard((caller.key.id, idem_key))
+        return Response(encoded, media_type="application/json")
+
+    @get("/", opt={"scope": "telemetry.read"})
+    async def query(
+        self,
+        request: Request,
+        runtime: NamedDependency[Runtime],
+        dialect: NamedDependency[Dialect],
+        metric: FromQuery[str],
+        device_id: FromQuery[str | None] = None,
+        device_id_camel: DeviceId = None,
+        start: From = None,
+        start_utc: FromUtc = None,
+        end: To = None,
+        end_utc: ToUtc = None,
+        limit: PageSize = None,
+        page_size: CamelSize = None,
+        cursor: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        """Raw readings of one device's metric, oldest first."""
+        caller: Caller = request.scope["state"]["caller"]
+        device = _required(device_id or device_id_camel, "device_id")
+        window = _window(start or start_utc, end or end_utc, RAW_WINDOW_MS, "use /telemetry/export")
+        size = (page_size if dialect.camel_case else limit) or limit or page_size or 100
+        point = await _point(runtime, caller, device, metric)
+        if point is None:
+            return dialect.page(request, [], None, size)
+        page = await asyncio.to_thread(
+            runtime.store.range, caller.org_id, point, *window, cursor, size
+        )
+        items = [_reading_out(device, metric, r) for r in page.items]
+        return dialect.page(request, items, page.next_cursor, size)
+
+    @get("/aggregate", opt={"scope": "telemetry.read"})
+    async def aggregate(
+        self,
+        request: Request,
+        runtime: NamedDependency[Runtime],
+        dialect: NamedDependency[Dialect],
+        metric: FromQuery[str],
+        interval: FromQuery[str] = "15m",
+        fn: FromQuery[str] = "avg",
+        device_id: FromQuery[str | None] = None,
+        device_id_camel: DeviceId = None,
+        start: From = None,
+        start_utc: FromUtc = None,
+        end: To = None,
+        end_utc: ToUtc = None,
+    ) -> dict[str, Any]:
+        """avg, min, max, sum, count, p95 or p99 of good readings per interval."""
+        caller: Caller = request.scope["state"]["caller"]
+        device = _required(device_id or device_id_camel, "device_id")
+        if fn not in AGGREGATES:
+            raise ApiError(400, f"fn must be one of {', '.join(AGGREGATES)}.", {"param": "fn"})
+        window = _window(start or start_utc, end or end_utc, AGGREGATE_WINDOW_MS,
+                         "use a report")  # fmt: skip
+        step = _interval_s(interval)
+        if (window[1] - window[0]) // (step * 1000) > MAX_BUCKETS:
+            raise ApiError(400, f"More than {MAX_BUCKETS} intervals; use a longer interval.",
+                           {"param": "interval"})  # fmt: skip
+        point = await _point(runtime, caller, device, metric)
+        buckets = []
+        if point is not None:
+            buckets = await asyncio.to_thread(
+                runtime.store.aggregate, caller.org_id, point, *window, step, fn
+            )
+        items = [{"ts": resources.iso(b.start_ms), "value": b.value, "count": b.count}
+                 for b in buckets]  # fmt: skip
+        return dialect.page(request, items, None, len(items))
+
+
+class DeviceTelemetryController(Controller):
+    """Sepolo's `/devices/{id}/telemetry`: every metric of a device in a window."""
+
+    path = "/devices/{device_id:str}/telemetry"
+    tags = ["telemetry"]
+
+    @get("/", opt={"scope": "telemetry.read"})
+    async def device_telemetry(
+        self,
+        request: Request,
+        runtime: NamedDependency[Runtime],
+        dialect: NamedDependency[Dialect],
+        device_id: FromPath[str],
+        metrics: FromQuery[str | None] = None,
+        start: From = None,
+        start_utc: FromUtc = None,
+        end: To = None,
+        end_utc: ToUtc = None,
+        limit: PageSize = None,
+        page_size: CamelSize = None,
+        cursor: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        """Readings of the device's metrics (all, or the comma-separated `metrics`)."""
+        caller: Caller = request.scope["state"]["caller"]
+        window = _window(start or start_utc, end or end_utc, RAW_WINDOW_MS, "use /exports")
+        size = (page_size if dialect.camel_case else limit) or limit or page_size or 100
+        await asyncio.to_thread(runtime.store.device, caller.org_id, device_id)
+        wanted = {m.strip() for m in metrics.split(",") if m.strip()} if metrics else None
+        points = await asyncio.to_thread(runtime.store.points, caller.org_id, device_id)
+        keys = {p.id: p.key for p in points if wanted is None or p.key in wanted}
+        if not keys:
+            return dialect.page(request, [], None, size)
+        page = await asyncio.to_thread(
+            runtime.store.device_range, caller.org_id, list(keys), *window, cursor, size
+        )
+        items = [_reading_out(device_id, keys[r.point_id], r) for r in page.items]
+        return dialect.page(request, items, page.next_cursor, size)
+
+
+def _required(value: str | None, name: str) -> str:
+    if not value:
+        raise ApiError(400, f"{name} is required.", {"param": name})
+    return value
+
+
+def _inflate(raw: bytes) -> bytes:
+    try:
+        inflater = gzip.GzipFile(fileobj=io.BytesIO(raw))
+        data = inflater.read(MAX_INFLATED + 1)
+    except (OSError, EOFError):
+        raise ApiError(400, "The body is not valid gzip.") from None
+    if len(data) > MAX_INFLATED:
+        raise ApiError(413, "The inflated body is too large.")
+    return data
+
+
+async def _replay(runtime: Runtime, caller: Caller, idem_key: str, digest: str) -> Response | None:
+    found = await asyncio.to_thread(runtime.store.idempotent_answer, caller.key.id, idem_key)
+    if found is None:
+        return None
+    request_hash, status, body = found
+    if request_hash != digest:
+        raise ApiError(422, "This Idempotency-Key was used for a different request.",
+                       {"header": "Idempotency-Key"})  # fmt: skip
+    return Response(body, status_code=status, media_type="application/json",
+                    headers={"Idempotent-Replayed": "true"})  # fmt: skip
+
+
+async def _point(runtime: Runtime, caller: Caller, device_id: str, metric: str) -> int | None:
+    await asyncio.to_thread(runtime.store.device, caller.org_id, device_id)
+    found, _ = await asyncio.to_thread(
+        runtime.store.point_ids, caller.org_id, {(device_id, metric)}, False
+    )
+    return found.get((device_id, metric))
+
+
+async def _readings(
+    runtime: Runtime, caller: Caller, dialect: Dialect, raw: bytes
+) -> tuple[list[Reading], int]:
+    """Validate every reading (all or nothing) and resolve their points."""
+    try:
+        body = dialect.inbound(msgspec.json.decode(raw))
+    except msgspec.DecodeError:
+        raise ApiError(400, "The body is not valid JSON.") from None
+    items = body.get("readings") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise ApiError(422, "The body needs a readings list.", {"field": "readings"})
+    if len(items) > MAX_READINGS:
+        raise ApiError(422, f"At most {MAX_READINGS} readings per request.",
+                       {"field": "readings", "count": len(items)})  # fmt: skip
+    parsed: list[tuple[_Incoming, int, Quality]] = []
+    errors: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            reading = msgspec.convert(item, _Incoming)
+            ts = resources.epoch_ms(datetime.fromisoformat(reading.ts), "ts")
+            quality = QUALITIES[reading.quality]
+        except (msgspec.ValidationError, ValueError, ApiError, KeyError) as error:
+            errors.append({"index": index, "message": _why(error)})
+            continue
+        if quality is Quality.GOOD and reading.value is None:
+            errors.append({"index": index, "message": "a good reading needs a value"})
+            continue
+        parsed.append((reading, ts or 0, quality))
+    if errors:
+        raise ApiError(422, f"{len(errors)} of {len(items)} readings are not valid; none stored.",
+                       {"errors": errors[:100]})  # fmt: skip
+    pairs = {(r.device_id, r.metric) for r, _, _ in parsed}
+    found, unknown = await asyncio.to_thread(runtime.store.point_ids, caller.org_id, pairs)
+    if unknown:
+        missing = sorted({d for d, _ in unknown})
+        raise ApiError(422, "Unknown device; none stored.", {"unknown_devices": missing[:100]})
+    readings = [
+        Reading(found[r.device_id, r.metric], ts, r.value if q is Quality.GOOD else None, q,
+                r.correction)
+        for r, ts, q in parsed
+    ]  # fmt: skip
+    return readings, len(readings)
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, ApiError):
+        return error.message
+    if isinstance(error, KeyError):
+        return f"quality must be one of {', '.join(QUALITIES)}"
+    return str(error).replace("`", "")
