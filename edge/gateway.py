@@ -19,6 +19,7 @@ from typing import Final
 import uvicorn
 
 from drivers.modbus import ModbusDriver
+from drivers.modbus import profiles as modbus_profiles
 from drivers.modbus.bus import TRANSPORTS as MODBUS_TRANSPORTS
 from drivers.modbus.demo import DemoPlant
 from drivers.modbus.devices import add_from_body as modbus_from_body
@@ -116,7 +117,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     store = await asyncio.to_thread(Store.open, settings)
     supervisor = Supervisor(settings.supervisor)
-    runtime = Runtime(settings, store, supervisor)
+    runtime = Runtime(settings, store, supervisor, profiles=modbus_profiles.as_data)
     budget = settings.supervisor.stop_timeout_s
     try:
         http = HttpServer(runtime, sock)
@@ -133,7 +134,7 @@ async def serve(
             supervisor.add("demo-plant", plant.run)
         modbus = ModbusDriver(store, store.organization.id)
         runtime.stats_sources.append(modbus)
-        runtime.status_sources.append(modbus.status)
+        runtime.drivers.append(modbus)
         runtime.device_types["http"] = add_http_device
         runtime.device_types.update(dict.fromkeys(MODBUS_TRANSPORTS, modbus_from_body))
         supervisor.add("modbus", modbus.run)

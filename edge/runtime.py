@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from edge.models import Device, now_ms
 from edge.settings import Settings
@@ -14,6 +14,28 @@ from edge.supervisor import Supervisor
 
 # (store, org_id, body) -> the stored device; ValueError names what is wrong with the body.
 AddDevice = Callable[[Store, str, dict[str, Any]], Device]
+
+
+class CommandRefused(ValueError):
+    """A command the device or its driver cannot take; the message says why."""
+
+
+class DeviceDriver(Protocol):
+    """What the API asks of the driver behind a device."""
+
+    types: frozenset[str]
+
+    def status(self, device_id: str) -> str | None:
+        """online or offline once the device has been tried; else None."""
+        ...
+
+    def health(self, device_id: str) -> dict[str, Any] | None:
+        """Last contact, success rate and last error of a device it serves."""
+        ...
+
+    async def command(self, device_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
+        """Carry out a command (write, refresh_config, ...); CommandRefused if it cannot."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,15 +49,18 @@ class Runtime:
     stats_sources: list[StatsSource] = field(default_factory=list)
     # Per device type, how a device of that type is validated and stored (drivers register).
     device_types: dict[str, AddDevice] = field(default_factory=dict)
-    # Drivers that know whether their devices answer: id -> "online"/"offline", or None.
-    status_sources: list[Callable[[str], str | None]] = field(default_factory=list)
+    drivers: list[DeviceDriver] = field(default_factory=list)
+    # The built-in device profiles as plain data (drivers provide them).
+    profiles: Callable[[], list[dict[str, Any]]] = list
+
+    def driver_of(self, device: Device) -> DeviceDriver | None:
+        """The driver that serves devices of this device's type."""
+        return next((d for d in self.drivers if device.type in d.types), None)
 
     def device_status(self, device: Device) -> str:
         """online, offline, or provisioning (not heard from yet)."""
         if not device.enabled or device.deleted_at is not None:
             return "offline"
-        for source in self.status_sources:
-            status = source(device.id)
-            if status is not None:
-                return status
-        return "provisioning"
+        driver = self.driver_of(device)
+        status = driver.status(device.id) if driver is not None else None
+        return status or "provisioning"

@@ -9,6 +9,7 @@ from litestar import Litestar, Request, Response
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ASGIApp
 
 from edge import __version__
@@ -47,8 +48,12 @@ def create_app(runtime: Runtime) -> Litestar:
             "registry": Provide(lambda: registry, use_cache=True, sync_to_thread=False),
         },
         exception_handlers={Exception: _on_error},
+        # JSON only: a docs page would load its script from a CDN, and the gateway is offline.
         openapi_config=OpenAPIConfig(
-            title="edge-gateway local cloud API", version=__version__, path="/api/schemas"
+            title="edge-gateway local cloud API",
+            version=__version__,
+            path="/api",
+            render_plugins=[JsonRenderPlugin(path=["/schemas", "/v3/api-docs", "/openapi.json"])],
         ),
         # The gateway configures logging once, from its settings.
         logging_config=None,

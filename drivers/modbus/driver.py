@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any, Final
 
 from drivers.modbus.bus import TRANSPORTS, BusKey, bus_key, limits
 from drivers.modbus.devices import DeviceSetup, setup
-from drivers.modbus.poller import BusPoller, UnitConfig, WriteRefused
+from drivers.modbus.poller import BusPoller, UnitConfig, WriteFailed, WriteRefused
+from edge.runtime import CommandRefused
 from edge.stats import Sample
 from edge.store import Store
 from edge.tasks import cancel_and_wait
@@ -23,9 +25,12 @@ RELOAD_CHECK_S: Final = 5.0
 class ModbusDriver:
     """Builds the pollers from the store and runs them until cancelled."""
 
+    types = frozenset(TRANSPORTS)
+
     def __init__(self, store: Store, org_id: str) -> None:
         self._store = store
         self._org_id = org_id
+        self._reload = asyncio.Event()
         self.pollers: list[BusPoller] = []
 
     def _configure(self) -> list[BusPoller]:
@@ -81,8 +86,12 @@ class ModbusDriver:
                 for poller in self.pollers
             ]
             try:
+                self._reload.clear()
                 while await asyncio.to_thread(self._fingerprint) == seen:
-                    await asyncio.sleep(RELOAD_CHECK_S)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._reload.wait(), RELOAD_CHECK_S)
+                    if self._reload.is_set():
+                        break
             finally:
                 for task in tasks:
                     await cancel_and_wait(task)
@@ -95,6 +104,45 @@ class ModbusDriver:
             if device_id in poller.units:
                 return await poller.write(device_id, key, value, actor)
         raise WriteRefused(f"device {device_id} is not a polled Modbus device")
+
+    async def command(self, device_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
+        """`write` a point (read back and audited) or `refresh_config` (rebuild the pollers)."""
+        name = body.get("command")
+        if name == "write":
+            if not isinstance(body.get("point"), str) or "value" not in body:
+                raise CommandRefused("write needs point and value")
+            try:
+                read_back, confirmed = await self.write(device_id, body["point"], body["value"],
+                                                        actor)  # fmt: skip
+            except (WriteRefused, WriteFailed) as error:
+                raise CommandRefused(str(error)) from None
+            return {"read_back": read_back, "confirmed": confirmed}
+        if name == "refresh_config":
+            self._reload.set()
+            await asyncio.to_thread(
+                self._store.record_event, self._org_id, "device.command", "info",
+                f"{actor} asked to reload the Modbus configuration", device_id,
+                {"actor": actor, "command": name},
+            )  # fmt: skip
+            return {"reloading": True}
+        raise CommandRefused(f"Modbus devices take write and refresh_config, not {name!r}")
+
+    def health(self, device_id: str) -> dict[str, Any] | None:
+        """Last contact, poll success rate and last error of a polled device."""
+        for poller in self.pollers:
+            state = poller.states.get(device_id)
+            if state is not None:
+                rate = 1 - state.errors / state.requests if state.requests else None
+                return {
+                    "last_contact_ms": state.last_success_ms,
+                    "poll_success_rate": rate,
+                    "requests": state.requests,
+                    "errors": state.errors,
+                    "last_error": state.last_error,
+                    "rejected_points": sorted(state.bad_points),
+                    "bus": str(poller.key),
+                }
+        return None
 
     def status(self, device_id: str) -> str | None:
         """online or offline for a polled device that has been tried; else None."""

@@ -99,3 +99,8 @@ def load(profile_id: str) -> Profile:
     except tomllib.TOMLDecodeError as error:
         raise ProfileError(f"{resource.name}: not valid TOML: {error}") from None
     return parse_profile(profile_id, data, resource.name)
+
+
+def as_data() -> list[dict[str, Any]]:
+    """Every built-in profile as plain data, as the API shows it."""
+    return [{**msgspec.to_builtins(load(pid)), "protocol": "modbus"} for pid in available()]

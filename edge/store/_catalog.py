@@ -13,7 +13,7 @@ import apsw
 import msgspec
 
 from edge import ids
-from edge.models import Device, Organization, Point, Site, now_ms
+from edge.models import Device, DeviceGroup, Organization, Point, Site, now_ms
 
 
 class NotFound(LookupError):
@@ -53,15 +53,56 @@ def organization(conn: apsw.Connection, org_id: str) -> Organization:
     return Organization(*row)
 
 
-def create_site(conn: apsw.Connection, org_id: str, name: str) -> Site:
-    """A new site of the org."""
+# Sites and device groups share one shape: (table, id prefix, record type).
+_GROUPINGS: dict[str, tuple[str, type[Site] | type[DeviceGroup]]] = {
+    "sites": ("site", Site),
+    "device_groups": ("grp", DeviceGroup),
+}
+
+
+def create_grouping(conn: apsw.Connection, table: str, org_id: str, name: str) -> Any:
+    """A new site or device group of the org."""
+    prefix, record = _GROUPINGS[table]
     ts = now_ms()
-    site = Site(ids.new_id("site"), org_id, name, ts, ts)
+    made = record(ids.new_id(prefix), org_id, name, ts, ts)
     conn.execute(
-        "INSERT INTO sites (id, org_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-        (site.id, org_id, name, ts, ts),
+        f"INSERT INTO {table} (id, org_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        (made.id, org_id, name, ts, ts),
     )
-    return site
+    return made
+
+
+def grouping_page(
+    conn: apsw.Connection,
+    table: str,
+    org_id: str,
+    updated_since: int | None,
+    after: tuple[int, str] | None,
+    limit: int,
+) -> list[Any]:
+    """Sites or device groups in (updated_at, id) order, deleted ones only to updated_since."""
+    _, record = _GROUPINGS[table]
+    after_ts, after_id = after if after is not None else (-1, "")
+    rows = conn.execute(
+        f"SELECT id, org_id, name, created_at, updated_at, deleted_at FROM {table} "
+        "WHERE org_id = ?1 AND ((?2 IS NULL AND deleted_at IS NULL) OR updated_at > ?2) "
+        "AND (updated_at, id) > (?3, ?4) ORDER BY updated_at, id LIMIT ?5",
+        (org_id, updated_since, after_ts, after_id, limit),
+    )
+    return [record(*row) for row in rows]
+
+
+def grouping(conn: apsw.Connection, table: str, org_id: str, object_id: str) -> Any:
+    """One live site or device group of the org, or NotFound."""
+    _, record = _GROUPINGS[table]
+    row = conn.execute(
+        f"SELECT id, org_id, name, created_at, updated_at, deleted_at FROM {table} "
+        "WHERE id = ? AND org_id = ? AND deleted_at IS NULL",
+        (object_id, org_id),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no {table[:-1].replace('_', ' ')} {object_id}")
+    return record(*row)
 
 
 def _require(conn: apsw.Connection, table: str, org_id: str, object_id: str | None) -> None:

@@ -29,6 +29,7 @@ from edge.models import (
     ApiKey,
     Bucket,
     Device,
+    DeviceGroup,
     Event,
     Organization,
     OutboxItem,
@@ -328,7 +329,32 @@ class Store:
 
     def create_site(self, org_id: str, name: str) -> Site:
         """A new site in the org."""
-        return self._write(lambda c: _catalog.create_site(c, org_id, name))
+        return self._write(lambda c: _catalog.create_grouping(c, "sites", org_id, name))
+
+    def create_device_group(self, org_id: str, name: str) -> DeviceGroup:
+        """A new device group in the org."""
+        return self._write(lambda c: _catalog.create_grouping(c, "device_groups", org_id, name))
+
+    def grouping(self, table: str, org_id: str, object_id: str) -> Site | DeviceGroup:
+        """One site (`sites`) or device group (`device_groups`) of the org."""
+        return self._read(lambda c: _catalog.grouping(c, table, org_id, object_id))
+
+    def grouping_page(
+        self,
+        table: str,
+        org_id: str,
+        updated_since: int | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """A keyset page of sites (`sites`) or device groups (`device_groups`)."""
+        return self._page(
+            lambda c, after, n: _catalog.grouping_page(c, table, org_id, updated_since, after, n),
+            cursor,
+            (int, str),
+            lambda g: (g.updated_at, g.id),
+            limit,
+        )
 
     def create_device(self, device: Device) -> Device:
         """Register a device; its id is kept if given (devices synced from upstream keep theirs)."""

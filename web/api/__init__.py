@@ -10,12 +10,22 @@ from web.api.devices import DevicesController
 from web.api.dialect import DIALECTS, Dialect
 from web.api.identity import IdentityController
 from web.api.telemetry import DeviceTelemetryController, TelemetryController
+from web.api.topology import (
+    DeviceGroupsController,
+    DeviceProfilesController,
+    SensorsController,
+    SitesController,
+)
 
 CONTROLLERS = (
     IdentityController,
     DevicesController,
     TelemetryController,
     DeviceTelemetryController,
+    SitesController,
+    DeviceGroupsController,
+    SensorsController,
+    DeviceProfilesController,
 )
 
 

@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from edge.runtime import Runtime
+from edge.runtime import CommandRefused, Runtime
 from edge.store import DeviceFilter
 from web.api import resources
 from web.api.auth import Caller
@@ -161,3 +161,60 @@ class DevicesController(Controller):
     ) -> None:
         """Decommission a device; its data stays, per retention."""
         await asyncio.to_thread(runtime.store.delete_device, _caller(request).org_id, device_id)
+
+    @get("/{device_id:str}/health", opt={"scope": "devices.read"})
+    async def device_health(
+        self,
+        request: Request,
+        runtime: NamedDependency[Runtime],
+        dialect: NamedDependency[Dialect],
+        device_id: FromPath[str],
+    ) -> dict[str, Any]:
+        """Status, last contact, poll success rate, last error and the newest readings' quality."""
+        caller = _caller(request)
+        d = await asyncio.to_thread(runtime.store.device, caller.org_id, device_id)
+        driver = runtime.driver_of(d)
+        found = (driver.health(d.id) if driver is not None else None) or {}
+        points = await asyncio.to_thread(runtime.store.points, caller.org_id, d.id)
+        latest = await asyncio.to_thread(
+            runtime.store.latest, caller.org_id, [p.id for p in points]
+        )
+        qualities: dict[str, int] = {}
+        for reading in latest.values():
+            name = reading.quality.name.lower()
+            qualities[name] = qualities.get(name, 0) + 1
+        newest = max((r.ts_ms for r in latest.values()), default=None)
+        return dialect.one(
+            request,
+            {
+                "device_id": d.id,
+                "status": runtime.device_status(d),
+                "last_contact": resources.iso(found.get("last_contact_ms") or newest),
+                "poll_success_rate": found.get("poll_success_rate"),
+                "last_error": found.get("last_error"),
+                "rejected_points": found.get("rejected_points", []),
+                "quality": qualities,
+            },
+        )
+
+    @post("/{device_id:str}/commands", opt={"scope": "devices.write"}, status_code=200)
+    async def device_command(
+        self,
+        request: Request,
+        runtime: NamedDependency[Runtime],
+        dialect: NamedDependency[Dialect],
+        device_id: FromPath[str],
+    ) -> dict[str, Any]:
+        """Run a command through the device's driver: `write` a point, `refresh_config` ..."""
+        caller = _caller(request)
+        body = _body(dialect, await request.body())
+        d = await asyncio.to_thread(runtime.store.device, caller.org_id, device_id)
+        driver = runtime.driver_of(d)
+        if driver is None:
+            raise ApiError(422, f"Devices of type {d.type} take no commands.", {"field": "command"})
+        try:
+            result = await driver.command(d.id, body, actor=caller.key.id)
+        except CommandRefused as error:
+            raise ApiError(422, str(error), {"field": "command"}) from None
+        return dialect.one(request, {"command": body.get("command"), "status": "done",
+                                     "result": result})  # fmt: skip
