@@ -151,6 +151,7 @@ class ApiKey(msgspec.Struct, frozen=True):
     created_at: int
     last_used_at: int | None = None
     revoked_at: int | None = None
+    device_id: str | None = None  # set: the key may only send this device's telemetry
 
 
 class OutboxItem(msgspec.Struct, frozen=True, gc=False):

@@ -25,7 +25,13 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create(conn: apsw.Connection, org_id: str, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
+def create(
+    conn: apsw.Connection,
+    org_id: str,
+    name: str,
+    scopes: list[str],
+    device_id: str | None = None,
+) -> tuple[ApiKey, str]:
     """Store a new key; returns its record and the secret, which is not kept."""
     secret = SECRET_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
     key = ApiKey(
@@ -35,10 +41,11 @@ def create(conn: apsw.Connection, org_id: str, name: str, scopes: list[str]) -> 
         prefix=secret[: len(SECRET_PREFIX) + 4],
         scopes=sorted(set(scopes)),
         created_at=now_ms(),
+        device_id=device_id,
     )
     conn.execute(
-        "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, scopes, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, scopes, created_at, "
+        "device_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             key.id,
             org_id,
@@ -47,6 +54,7 @@ def create(conn: apsw.Connection, org_id: str, name: str, scopes: list[str]) -> 
             _hash(secret),
             msgspec.json.encode(key.scopes).decode(),
             key.created_at,
+            device_id,
         ),
     )
     return key, secret
@@ -55,14 +63,16 @@ def create(conn: apsw.Connection, org_id: str, name: str, scopes: list[str]) -> 
 def by_secret(conn: apsw.Connection, secret: str) -> ApiKey | None:
     """The unrevoked key with this secret, if any."""
     row = conn.execute(
-        "SELECT id, org_id, name, prefix, scopes, created_at, last_used_at, revoked_at "
-        "FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL",
+        "SELECT id, org_id, name, prefix, scopes, created_at, last_used_at, revoked_at, "
+        "device_id FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL",
         (_hash(secret),),
     ).fetchone()
     if row is None:
         return None
-    key_id, org, name, prefix, scopes, created, used, revoked = row
-    return ApiKey(key_id, org, name, prefix, msgspec.json.decode(scopes), created, used, revoked)
+    key_id, org, name, prefix, scopes, created, used, revoked, device = row
+    return ApiKey(
+        key_id, org, name, prefix, msgspec.json.decode(scopes), created, used, revoked, device
+    )
 
 
 def revoke(conn: apsw.Connection, org_id: str, key_id: str) -> bool:
@@ -77,3 +87,27 @@ def revoke(conn: apsw.Connection, org_id: str, key_id: str) -> bool:
 def touch(conn: apsw.Connection, key_id: str, ts_ms: int) -> None:
     """Record when a key was last used."""
     conn.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (ts_ms, key_id))
+
+
+def create_registration(conn: apsw.Connection, org_id: str, device_id: str, expires_at: int) -> str:
+    """A one-time registration token for a device; only its hash is kept."""
+    token = "reg_" + secrets.token_urlsafe(SECRET_BYTES)
+    conn.execute(
+        "INSERT INTO registration_tokens (id, org_id, device_id, token_hash, created_at, "
+        "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (ids.new_id("regt"), org_id, device_id, _hash(token), now_ms(), expires_at),
+    )
+    return token
+
+
+def redeem_registration(conn: apsw.Connection, token: str, now: int) -> tuple[str, str] | None:
+    """Use a token once: (org id, device id) if it was unused and unexpired, else None."""
+    row = conn.execute(
+        "SELECT id, org_id, device_id FROM registration_tokens WHERE token_hash = ? "
+        "AND used_at IS NULL AND expires_at > ?",
+        (_hash(token), now),
+    ).fetchone()
+    if row is None:
+        return None
+    conn.execute("UPDATE registration_tokens SET used_at = ? WHERE id = ?", (now, row[0]))
+    return row[1], row[2]

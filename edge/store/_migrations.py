@@ -173,9 +173,30 @@ def _idempotency(db: sqlite_utils.Database) -> None:
     db["idempotency"].create_index(["created_at"])
 
 
+def _provisioning(db: sqlite_utils.Database) -> None:
+    # A key limited to one device's telemetry (a provisioned device's credential).
+    db["api_keys"].add_column("device_id", str)
+    db["registration_tokens"].create(
+        {
+            "id": str,
+            "org_id": str,
+            "device_id": str,
+            "token_hash": str,
+            "created_at": int,
+            "expires_at": int,
+            "used_at": int,
+        },
+        pk="id",
+        not_null={"org_id", "device_id", "token_hash", "created_at", "expires_at"},
+        foreign_keys=[("org_id", "organizations", "id"), ("device_id", "devices", "id")],
+    )
+    db["registration_tokens"].create_index(["token_hash"], unique=True)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("0001_initial", _initial),
     ("0002_idempotency", _idempotency),
+    ("0003_provisioning", _provisioning),
 )
 
 

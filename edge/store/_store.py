@@ -438,9 +438,32 @@ class Store:
 
     # API keys
 
-    def create_api_key(self, org_id: str, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
+    def create_api_key(
+        self, org_id: str, name: str, scopes: list[str], device_id: str | None = None
+    ) -> tuple[ApiKey, str]:
         """A new key and its secret; the secret is not stored and cannot be shown again."""
-        return self._write(lambda c: _keys.create(c, org_id, name, scopes))
+        return self._write(lambda c: _keys.create(c, org_id, name, scopes, device_id))
+
+    def create_registration_token(self, org_id: str, device_id: str, expires_at: int) -> str:
+        """A one-time token that a device exchanges for its own credential."""
+        return self._write(
+            lambda c: (
+                _catalog.device(c, org_id, device_id),
+                _keys.create_registration(c, org_id, device_id, expires_at),
+            )[1]
+        )
+
+    def provision(self, token: str, scopes: list[str]) -> tuple[ApiKey, str] | None:
+        """Exchange an unused, unexpired token for a key limited to its device; else None."""
+
+        def exchange(conn: apsw.Connection) -> tuple[ApiKey, str] | None:
+            found = _keys.redeem_registration(conn, token, now_ms())
+            if found is None:
+                return None
+            org_id, device_id = found
+            return _keys.create(conn, org_id, f"device {device_id}", scopes, device_id)
+
+        return self._write(exchange)
 
     def api_key(self, secret: str) -> ApiKey | None:
         """The live key with this secret."""

@@ -9,6 +9,7 @@ from web.api.auth import guard
 from web.api.devices import DevicesController
 from web.api.dialect import DIALECTS, Dialect
 from web.api.identity import IdentityController
+from web.api.provisioning import ProvisioningController
 from web.api.telemetry import DeviceTelemetryController, TelemetryController
 from web.api.topology import (
     DeviceGroupsController,
@@ -19,6 +20,7 @@ from web.api.topology import (
 
 CONTROLLERS = (
     IdentityController,
+    ProvisioningController,
     DevicesController,
     TelemetryController,
     DeviceTelemetryController,

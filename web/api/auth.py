@@ -77,6 +77,8 @@ def _secret(connection: ASGIConnection) -> str | None:
 
 async def guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """Authenticate, check tenant and scope, and take from the rate bucket."""
+    if handler.opt.get("public"):
+        return  # the request carries its own credential (a registration token)
     auth: Authenticator = connection.app.state.authenticator
     runtime: Runtime = connection.app.state.runtime
     secret = _secret(connection)

@@ -306,6 +306,10 @@ async def _readings(
         raise ApiError(422, f"{len(errors)} of {len(items)} readings are not valid; none stored.",
                        {"errors": errors[:100]})  # fmt: skip
     pairs = {(r.device_id, r.metric) for r, _, _ in parsed}
+    own = caller.key.device_id
+    if own is not None and any(device != own for device, _ in pairs):
+        raise ApiError(403, "This device's key may only send its own telemetry.",
+                       {"device_id": own})  # fmt: skip
     found, unknown = await asyncio.to_thread(runtime.store.point_ids, caller.org_id, pairs)
     if unknown:
         missing = sorted({d for d, _ in unknown})
