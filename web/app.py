@@ -17,6 +17,7 @@ from edge.runtime import Runtime
 from web import api, metrics
 from web.api import errors
 from web.api.auth import Authenticator
+from web.api.schema import with_error_bodies
 from web.health import HealthController
 from web.requests import request_id_middleware
 
@@ -58,6 +59,7 @@ def create_app(runtime: Runtime) -> Litestar:
         # The gateway configures logging once, from its settings.
         logging_config=None,
     )
+    with_error_bodies(app.openapi_schema)  # built once here, and served as patched
     app.state.runtime = runtime
     app.state.authenticator = Authenticator(runtime)
     app.state.ingest_inflight = set()
