@@ -408,3 +408,15 @@ def point_ids(
         )
         found[device_id, key] = conn.last_insert_rowid()
     return found, unknown
+
+
+def find_points(conn: apsw.Connection, org_id: str, pairs_json: str) -> dict[tuple[str, str], int]:
+    """Ids of the live points of live devices named by a JSON array of [device id, key]."""
+    rows = conn.execute(
+        "SELECT p.device_id, p.key, p.id FROM json_each(?1) AS j "
+        "CROSS JOIN points AS p ON p.device_id = j.value ->> 0 AND p.key = j.value ->> 1 "
+        "JOIN devices AS d ON d.id = p.device_id "
+        "WHERE p.org_id = ?2 AND p.deleted_at IS NULL AND d.deleted_at IS NULL",
+        (pairs_json, org_id),
+    )
+    return {(device, key): point for device, key, point in rows}

@@ -167,9 +167,15 @@ class Store:
         self, org_id: str, pairs: set[tuple[str, str]], create: bool = True
     ) -> tuple[dict[tuple[str, str], int], list[tuple[str, str]]]:
         """Point ids for (device id, metric) pairs; missing metrics of live devices are added."""
-        found, unknown = self._write(lambda c: _catalog.point_ids(c, org_id, pairs, create))
-        self._writer.known_points.update(found.values())
-        return found, unknown
+        pairs_json = msgspec.json.encode(sorted(pairs)).decode()
+        found = self._read(lambda c: _catalog.find_points(c, org_id, pairs_json))
+        missing = pairs - found.keys()
+        if not missing:
+            return found, []
+        # Only new metrics (or unknown devices) take a write transaction.
+        more, unknown = self._write(lambda c: _catalog.point_ids(c, org_id, missing, create))
+        self._writer.known_points.update(more.values())
+        return {**found, **more}, unknown
 
     def latest(self, org_id: str, point_ids: Sequence[int]) -> dict[int, StoredReading]:
         """The newest current reading of each of the org's points that has one."""

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from tests.bench import disk, ingest, latest, modbus, window
+from tests.bench import api, disk, ingest, latest, modbus, window
 from tests.bench._common import FULL, QUICK, Result, table
 
 BENCHMARKS = {
@@ -15,6 +15,7 @@ BENCHMARKS = {
     "window": window.run,
     "latest": latest.run,
     "modbus": modbus.run,
+    "api": api.run,
 }
 
 

@@ -7,6 +7,7 @@ Windows: `from` inclusive, `to` exclusive (`fromUtc`/`toUtc` accepted); at most
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import io
@@ -50,10 +51,14 @@ DeviceId = Annotated[str | None, QueryParameter(name="deviceId")]
 class _Incoming(msgspec.Struct, frozen=True):
     device_id: str
     metric: str
-    ts: str
+    ts: datetime
     value: float | None = None
     quality: str = "good"
     correction: bool = False
+
+
+class _Batch(msgspec.Struct, frozen=True):
+    readings: list[_Incoming]
 
 
 def _window(
@@ -278,6 +283,12 @@ async def _readings(
     runtime: Runtime, caller: Caller, dialect: Dialect, raw: bytes
 ) -> tuple[list[Reading], int]:
     """Validate every reading (all or nothing) and resolve their points."""
+    if not dialect.camel_case:
+        # The common case in one typed decode; any problem is then located reading by reading.
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            batch = msgspec.json.decode(raw, type=_Batch)
+            if len(batch.readings) <= MAX_READINGS:
+                return await _resolved(runtime, caller, _checked(batch.readings))
     try:
         body = dialect.inbound(msgspec.json.decode(raw))
     except msgspec.DecodeError:
@@ -288,23 +299,45 @@ async def _readings(
     if len(items) > MAX_READINGS:
         raise ApiError(422, f"At most {MAX_READINGS} readings per request.",
                        {"field": "readings", "count": len(items)})  # fmt: skip
-    parsed: list[tuple[_Incoming, int, Quality]] = []
+    incoming: list[_Incoming | None] = []
     errors: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         try:
-            reading = msgspec.convert(item, _Incoming)
-            ts = resources.epoch_ms(datetime.fromisoformat(reading.ts), "ts")
-            quality = QUALITIES[reading.quality]
-        except (msgspec.ValidationError, ValueError, ApiError, KeyError) as error:
+            incoming.append(msgspec.convert(item, _Incoming))
+        except msgspec.ValidationError as error:
+            incoming.append(None)
             errors.append({"index": index, "message": _why(error)})
-            continue
-        if quality is Quality.GOOD and reading.value is None:
+    return await _resolved(runtime, caller, _checked(incoming, errors))
+
+
+def _checked(
+    incoming: list[_Incoming] | list[_Incoming | None], errors: list[dict[str, Any]] | None = None
+) -> list[tuple[_Incoming, int, Quality]]:
+    """Each reading with its epoch ms and quality; 422 listing every reading that is wrong."""
+    parsed: list[tuple[_Incoming, int, Quality]] = []
+    errors = list(errors or [])
+    for index, reading in enumerate(incoming):
+        if reading is None:
+            continue  # already listed in errors
+        quality = QUALITIES.get(reading.quality)
+        if reading.ts.tzinfo is None:
+            errors.append({"index": index, "message": "ts needs a time zone (e.g. Z)"})
+        elif quality is None:
+            errors.append({"index": index, "message": _why(KeyError(reading.quality))})
+        elif quality is Quality.GOOD and reading.value is None:
             errors.append({"index": index, "message": "a good reading needs a value"})
-            continue
-        parsed.append((reading, ts or 0, quality))
+        else:
+            parsed.append((reading, int(reading.ts.timestamp() * 1000), quality))
     if errors:
-        raise ApiError(422, f"{len(errors)} of {len(items)} readings are not valid; none stored.",
-                       {"errors": errors[:100]})  # fmt: skip
+        errors.sort(key=lambda e: e["index"])
+        raise ApiError(422, f"{len(errors)} of {len(incoming)} readings are not valid; none "
+                       "stored.", {"errors": errors[:100]})  # fmt: skip
+    return parsed
+
+
+async def _resolved(
+    runtime: Runtime, caller: Caller, parsed: list[tuple[_Incoming, int, Quality]]
+) -> tuple[list[Reading], int]:
     pairs = {(r.device_id, r.metric) for r, _, _ in parsed}
     own = caller.key.device_id
     if own is not None and any(device != own for device, _ in pairs):
