@@ -132,6 +132,32 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    store = Store.open(_settings(args))
+    try:
+        keys = store.api_keys(store.organization.id)
+    finally:
+        store.close()
+    for key in keys:
+        state = "revoked" if key.revoked_at else "active"
+        device = f" device={key.device_id}" if key.device_id else ""
+        print(f"{key.id}  {key.prefix}…  {state:7}  {key.name}  [{', '.join(key.scopes)}]{device}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    store = Store.open(_settings(args))
+    try:
+        revoked = store.revoke_api_key(store.organization.id, args.key_id)
+    finally:
+        store.close()
+    if not revoked:
+        print(f"edge: no active key {args.key_id}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"Revoked {args.key_id}; requests with it now get 401 (within 5 s on a running gateway).")
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     current = _settings(args)
     for info in settings_mod.describe():
@@ -200,6 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--name", default="cli", help="a label for the key (default: cli)")
     create.set_defaults(func=cmd_keys_create)
+    listing = key_commands.add_parser("list", help="list the keys (never their secrets)")
+    _add_config(listing)
+    listing.set_defaults(func=cmd_keys_list)
+    revoke = key_commands.add_parser("revoke", help="revoke a key by its id (key_...)")
+    _add_config(revoke)
+    revoke.add_argument("key_id", help="the key's id, as `edge keys list` shows it")
+    revoke.set_defaults(func=cmd_keys_revoke)
 
     show = commands.add_parser("settings", help="print every setting's value and help")
     _add_config(show)

@@ -140,3 +140,16 @@ def test_demo_without_a_data_dir_uses_a_throwaway_one(tmp_path):
     proc.communicate(timeout=STOP_BUDGET_S + 5)
     assert proc.returncode == 0
     assert not data.exists()
+
+
+def test_keys_are_listed_without_secrets_and_revoked_by_id(tmp_path):
+    made = edge("keys", "create", "--scopes", "devices.read", "--name", "scada",
+                "--data-dir", str(tmp_path))  # fmt: skip
+    secret = made.stdout.splitlines()[-1]
+    listed = edge("keys", "list", "--data-dir", str(tmp_path)).stdout
+    assert "scada" in listed and "active" in listed and secret not in listed
+    key_id = listed.split()[0]
+    assert edge("keys", "revoke", key_id, "--data-dir", str(tmp_path)).returncode == 0
+    assert "revoked" in edge("keys", "list", "--data-dir", str(tmp_path)).stdout
+    again = edge("keys", "revoke", key_id, "--data-dir", str(tmp_path))
+    assert again.returncode == 1 and again.stderr.startswith("edge: no active key")

@@ -60,19 +60,31 @@ def create(
     return key, secret
 
 
-def by_secret(conn: apsw.Connection, secret: str) -> ApiKey | None:
-    """The unrevoked key with this secret, if any."""
-    row = conn.execute(
-        "SELECT id, org_id, name, prefix, scopes, created_at, last_used_at, revoked_at, "
-        "device_id FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL",
-        (_hash(secret),),
-    ).fetchone()
-    if row is None:
-        return None
+_COLUMNS = "id, org_id, name, prefix, scopes, created_at, last_used_at, revoked_at, device_id"
+
+
+def _key(row: tuple) -> ApiKey:
     key_id, org, name, prefix, scopes, created, used, revoked, device = row
     return ApiKey(
         key_id, org, name, prefix, msgspec.json.decode(scopes), created, used, revoked, device
     )
+
+
+def of_org(conn: apsw.Connection, org_id: str) -> list[ApiKey]:
+    """The org's keys, newest first."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM api_keys WHERE org_id = ? ORDER BY created_at DESC", (org_id,)
+    )
+    return [_key(row) for row in rows]
+
+
+def by_secret(conn: apsw.Connection, secret: str) -> ApiKey | None:
+    """The unrevoked key with this secret, if any."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL",
+        (_hash(secret),),
+    ).fetchone()
+    return None if row is None else _key(row)
 
 
 def revoke(conn: apsw.Connection, org_id: str, key_id: str) -> bool:

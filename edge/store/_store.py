@@ -479,6 +479,10 @@ class Store:
         """Record that a key was just used."""
         self._write(lambda c: _keys.touch(c, key_id, now_ms()))
 
+    def api_keys(self, org_id: str) -> list[ApiKey]:
+        """The org's keys (records only; secrets are never stored)."""
+        return self._read(lambda c: _keys.of_org(c, org_id))
+
     def revoke_api_key(self, org_id: str, key_id: str) -> bool:
         """Revoke one of the org's keys."""
         return self._write(lambda c: _keys.revoke(c, org_id, key_id))
