@@ -46,7 +46,9 @@ class ListenError(Exception):
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket, bound now so a busy port fails start-up with a clear message."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # An explicit IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only when the
+    # protocol says TCP; without it, keep-alive responses wait ~40 ms for delayed ACKs.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

@@ -67,3 +67,17 @@ def test_readyz_turns_503_while_the_disk_is_full_and_back_after(gateway_factory,
     for future in futures:
         future.result(20)
     assert gw.client.get("/readyz").status_code == 200
+
+
+def test_the_listening_socket_says_tcp_so_asyncio_turns_nagle_off_for_each_connection():
+    import socket
+
+    from edge import gateway
+
+    sock = gateway.bind("127.0.0.1", 0)
+    try:
+        # asyncio sets TCP_NODELAY on accepted sockets only for proto IPPROTO_TCP; without
+        # it every keep-alive response waited ~40 ms for the client's delayed ACK.
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
