@@ -18,6 +18,7 @@ from web import api, metrics
 from web.api import errors
 from web.api.auth import Authenticator
 from web.api.schema import with_error_bodies
+from web.api.telemetry import PointCache
 from web.health import HealthController
 from web.requests import request_id_middleware
 
@@ -63,4 +64,5 @@ def create_app(runtime: Runtime) -> Litestar:
     app.state.runtime = runtime
     app.state.authenticator = Authenticator(runtime)
     app.state.ingest_inflight = set()
+    app.state.point_cache = PointCache()
     return app

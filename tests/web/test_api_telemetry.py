@@ -146,3 +146,12 @@ def test_reading_and_writing_telemetry_need_their_scopes(meter):
     denied = error_of(api.client.post("/v1/telemetry/ingest", json=body, headers=reader), 403,
                       "forbidden")  # fmt: skip
     assert denied["details"] == {"required_scope": "telemetry.write"}
+
+
+def test_a_deleted_device_takes_no_more_readings_even_just_after_sending_some(meter):
+    api, headers, dev = meter
+    body = {"readings": seed_readings(dev, T0, 2)}
+    assert api.client.post("/v1/telemetry/ingest", json=body, headers=headers).is_success
+    assert api.client.delete(f"/v1/devices/{dev}", headers=headers).status_code == 204
+    late = api.client.post("/v1/telemetry/ingest", json=body, headers=headers)
+    assert error_of(late, 422, "validation_failed")["details"] == {"unknown_devices": [dev]}

@@ -161,6 +161,7 @@ class DevicesController(Controller):
     ) -> None:
         """Decommission a device; its data stays, per retention."""
         await asyncio.to_thread(runtime.store.delete_device, _caller(request).org_id, device_id)
+        request.app.state.point_cache.forget_device(device_id)
 
     @get("/{device_id:str}/health", opt={"scope": "devices.read"})
     async def device_health(

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import io
 import re
+import time
 from datetime import datetime
 from typing import Annotated, Any, Final
 
@@ -38,6 +39,9 @@ MAX_INFLATED: Final = 4 * 1024 * 1024
 INTERVAL: Final = re.compile(r"^(\d+)([smhd]?)$")
 UNIT_S: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
 QUALITIES: Final = {q.name.lower(): q for q in Quality}
+# How long a resolved point id is trusted without asking the store again.
+POINT_CACHE_S: Final = 5.0
+POINT_CACHE_MAX: Final = 100_000
 
 PageSize = Annotated[int | None, QueryParameter(ge=1, le=500, required=False)]
 CamelSize = Annotated[int | None, QueryParameter(name="pageSize", ge=1, le=500, required=False)]
@@ -122,7 +126,8 @@ class TelemetryController(Controller):
                 raise ApiError(409, "A request with this Idempotency-Key is in progress.")
             inflight.add((caller.key.id, idem_key))
         try:
-            readings, count = await _readings(runtime, caller, dialect, raw)
+            cache = request.app.state.point_cache
+            readings, count = await _readings(runtime, caller, dialect, cache, raw)
             body = dialect.one(request, {"accepted": count})
             encoded = msgspec.json.encode(body)
             answer = None
@@ -280,7 +285,7 @@ async def _point(runtime: Runtime, caller: Caller, device_id: str, metric: str) 
 
 
 async def _readings(
-    runtime: Runtime, caller: Caller, dialect: Dialect, raw: bytes
+    runtime: Runtime, caller: Caller, dialect: Dialect, cache: PointCache, raw: bytes
 ) -> tuple[list[Reading], int]:
     """Validate every reading (all or nothing) and resolve their points."""
     if not dialect.camel_case:
@@ -288,7 +293,7 @@ async def _readings(
         with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
             batch = msgspec.json.decode(raw, type=_Batch)
             if len(batch.readings) <= MAX_READINGS:
-                return await _resolved(runtime, caller, _checked(batch.readings))
+                return await _resolved(runtime, caller, cache, _checked(batch.readings))
     try:
         body = dialect.inbound(msgspec.json.decode(raw))
     except msgspec.DecodeError:
@@ -307,7 +312,7 @@ async def _readings(
         except msgspec.ValidationError as error:
             incoming.append(None)
             errors.append({"index": index, "message": _why(error)})
-    return await _resolved(runtime, caller, _checked(incoming, errors))
+    return await _resolved(runtime, caller, cache, _checked(incoming, errors))
 
 
 def _checked(
@@ -336,14 +341,23 @@ def _checked(
 
 
 async def _resolved(
-    runtime: Runtime, caller: Caller, parsed: list[tuple[_Incoming, int, Quality]]
+    runtime: Runtime,
+    caller: Caller,
+    cache: PointCache,
+    parsed: list[tuple[_Incoming, int, Quality]],
 ) -> tuple[list[Reading], int]:
     pairs = {(r.device_id, r.metric) for r, _, _ in parsed}
     own = caller.key.device_id
     if own is not None and any(device != own for device, _ in pairs):
         raise ApiError(403, "This device's key may only send its own telemetry.",
                        {"device_id": own})  # fmt: skip
-    found, unknown = await asyncio.to_thread(runtime.store.point_ids, caller.org_id, pairs)
+    found = cache.get(caller.org_id, pairs)
+    missing = pairs - found.keys()
+    unknown: list[tuple[str, str]] = []
+    if missing:
+        more, unknown = await asyncio.to_thread(runtime.store.point_ids, caller.org_id, missing)
+        cache.put(caller.org_id, more)
+        found.update(more)
     if unknown:
         missing = sorted({d for d, _ in unknown})
         raise ApiError(422, "Unknown device; none stored.", {"unknown_devices": missing[:100]})
@@ -353,6 +367,36 @@ async def _resolved(
         for r, ts, q in parsed
     ]  # fmt: skip
     return readings, len(readings)
+
+
+class PointCache:
+    """Recently resolved (device, metric) -> point ids, so steady ingest skips the lookup.
+
+    Entries live `POINT_CACHE_S`; a device deleted through the API is forgotten at once.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str, str], tuple[int, float]] = {}
+
+    def get(self, org_id: str, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        now = time.monotonic()
+        found = {}
+        for device, metric in pairs:
+            hit = self._entries.get((org_id, device, metric))
+            if hit is not None and now - hit[1] < POINT_CACHE_S:
+                found[device, metric] = hit[0]
+        return found
+
+    def put(self, org_id: str, found: dict[tuple[str, str], int]) -> None:
+        if len(self._entries) > POINT_CACHE_MAX:
+            self._entries.clear()
+        now = time.monotonic()
+        for (device, metric), point in found.items():
+            self._entries[org_id, device, metric] = (point, now)
+
+    def forget_device(self, device_id: str) -> None:
+        for key in [k for k in self._entries if k[1] == device_id]:
+            del self._entries[key]
 
 
 def _why(error: Exception) -> str:
