@@ -138,6 +138,8 @@ def gateway_factory(settings: Settings) -> Iterator[Callable[..., RunningGateway
                     )
                 )
             finally:
+                # Wait for to_thread workers, so none outlives the test as a "leak".
+                loop.run_until_complete(loop.shutdown_default_executor())
                 loop.close()
                 started.set()
 
@@ -240,6 +242,7 @@ class ModbusServer:
     def close(self) -> None:
         """Stop serving and end the loop thread."""
         self.stop()
+        self._call(self._loop.shutdown_default_executor())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()

@@ -383,6 +383,16 @@ def point_ids(
     live: dict[str, bool] = {}
     ts = now_ms()
     for device_id, key in sorted(pairs):
+        if device_id not in live:
+            live[device_id] = bool(
+                conn.execute(
+                    "SELECT 1 FROM devices WHERE id = ? AND org_id = ? AND deleted_at IS NULL",
+                    (device_id, org_id),
+                ).fetchone()
+            )
+        if not live[device_id]:
+            unknown.append((device_id, key))
+            continue
         row = conn.execute(
             "SELECT id FROM points WHERE device_id = ? AND key = ? AND org_id = ? "
             "AND deleted_at IS NULL",
@@ -391,14 +401,7 @@ def point_ids(
         if row is not None:
             found[device_id, key] = row[0]
             continue
-        if device_id not in live:
-            live[device_id] = bool(
-                conn.execute(
-                    "SELECT 1 FROM devices WHERE id = ? AND org_id = ? AND deleted_at IS NULL",
-                    (device_id, org_id),
-                ).fetchone()
-            )
-        if not live[device_id] or not create:
+        if not create:
             unknown.append((device_id, key))
             continue
         conn.execute(
