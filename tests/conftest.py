@@ -150,9 +150,11 @@ def gateway_factory(settings: Settings) -> Iterator[Callable[..., RunningGateway
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
 
         def shutdown() -> None:
-            client.close()
+            # The server goes first: it closes its own idle keep-alive connections. Closing the
+            # client first could leave the server's side in CLOSE_WAIT on a loop that has ended.
             loop.call_soon_threadsafe(stop.set)
             thread.join(30)
+            client.close()
             sock.close()
 
         stops.append(shutdown)

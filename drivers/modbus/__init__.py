@@ -2,6 +2,6 @@
 
 from drivers.modbus.devices import add_device
 from drivers.modbus.driver import ModbusDriver
-from drivers.modbus.poller import WriteFailed, WriteRefused
+from drivers.modbus.units import WriteFailed, WriteRefused
 
 __all__ = ["ModbusDriver", "WriteFailed", "WriteRefused", "add_device"]

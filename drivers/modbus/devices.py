@@ -15,7 +15,7 @@ import msgspec
 from drivers.modbus import profiles
 from drivers.modbus.bus import ModbusConnection, parse_connection
 from drivers.modbus.points import ModbusPoint, parse_point
-from drivers.modbus.poller import Binding
+from drivers.modbus.units import Binding
 from edge.models import Device, Point
 from edge.store import Store
 

@@ -10,7 +10,8 @@ from typing import Any, Final
 
 from drivers.modbus.bus import TRANSPORTS, BusKey, bus_key, limits
 from drivers.modbus.devices import DeviceSetup, setup
-from drivers.modbus.poller import BusPoller, UnitConfig, WriteFailed, WriteRefused
+from drivers.modbus.poller import BusPoller
+from drivers.modbus.units import UnitConfig, WriteFailed, WriteRefused
 from edge.runtime import CommandRefused
 from edge.stats import Sample
 from edge.store import Store

@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from pymodbus.client.base import ModbusBaseClient
@@ -29,6 +29,14 @@ from drivers.modbus import codec
 from drivers.modbus.bus import BusKey, ModbusConnection, inter_frame_s, make_client
 from drivers.modbus.planner import Block, Limits, plan, split
 from drivers.modbus.points import ModbusPoint
+from drivers.modbus.units import (
+    BusStats,
+    UnitConfig,
+    UnitState,
+    WriteFailed,
+    WriteRefused,
+    bus_samples,
+)
 from edge.models import Quality, Reading, now_ms
 from edge.stats import Sample
 from edge.store import Store
@@ -54,55 +62,10 @@ FORCE_REPORT_S: Final = 900.0
 BACKPRESSURE_PAUSE_S: Final = 0.05
 
 
-class WriteRefused(ValueError):
-    """A write that cannot be made: unknown or read-only point, or a value out of range."""
-
-
-class WriteFailed(RuntimeError):
-    """The device did not take the write (no answer, or an exception reply)."""
-
-
 class _DeviceException(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(f"exception reply {code}")
         self.code = code
-
-
-@dataclass(frozen=True, slots=True)
-class Binding:
-    """A point of a unit and the store point its readings go to."""
-
-    point: ModbusPoint
-    point_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class UnitConfig:
-    """A device on this bus, as the driver configured it."""
-
-    device_id: str
-    org_id: str
-    name: str
-    unit_id: int
-    timeout_s: float
-    limits: Limits
-    bindings: tuple[Binding, ...]
-
-
-@dataclass
-class UnitState:
-    """What the poller knows of a unit's health; read by /metrics and the API's health."""
-
-    online: bool | None = None
-    failures: int = 0
-    retry_at: float = 0.0
-    last_success_ms: int | None = None
-    last_error: str | None = None
-    requests: int = 0
-    errors: int = 0
-    bad_points: dict[str, float] = field(default_factory=dict)
-    last_reported: dict[int, tuple[float, float]] = field(default_factory=dict)
-    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -114,20 +77,6 @@ class _Job:
 
     def __lt__(self, other: _Job) -> bool:
         return self.due < other.due
-
-
-@dataclass
-class BusStats:
-    """Counters of one bus for /metrics."""
-
-    requests: int = 0
-    errors: int = 0
-    timeouts: int = 0
-    latency_sum_s: float = 0.0
-    connects: int = 0
-    overruns: int = 0
-    readings_committed: int = 0
-    readings_refused: int = 0
 
 
 @dataclass
@@ -192,6 +141,9 @@ class BusPoller:
         finally:
             if self._client is not None:
                 self._client.close()
+                # The transport frees its socket on the next turn of the loop, which may be
+                # ending: give it that turn.
+                await asyncio.sleep(0)
 
     async def write(
         self, device_id: str, key: str, value: Any, actor: str = "gateway"
@@ -535,31 +487,6 @@ class BusPoller:
             return
         write.future.set_result([int(w) for w in read_back])
 
-    # Metrics
-
     def samples(self) -> list[Sample]:
         """Per-bus and per-device samples for /metrics."""
-        bus = {"bus": str(self.key)}
-        s = self.stats
-        out = [
-            Sample("edge_modbus_requests", "Modbus requests sent.", "counter", s.requests, bus),
-            Sample("edge_modbus_errors", "Modbus requests that failed.", "counter", s.errors, bus),
-            Sample("edge_modbus_timeouts", "Modbus requests unanswered.", "counter", s.timeouts,
-                   bus),
-            Sample("edge_modbus_latency_seconds_total", "Time spent in Modbus requests.",
-                   "counter", s.latency_sum_s, bus),
-            Sample("edge_modbus_overruns", "Polls that ran over a full interval late.",
-                   "counter", s.overruns, bus),
-            Sample("edge_modbus_readings_committed", "Readings from this bus committed.",
-                   "counter", s.readings_committed, bus),
-        ]  # fmt: skip
-        for unit in self.units.values():
-            state = self.states[unit.device_id]
-            labels = {"bus": str(self.key), "device": unit.device_id}
-            out.append(Sample("edge_modbus_device_online", "1 while the device answers.",
-                              "gauge", 1.0 if state.online else 0.0, labels))  # fmt: skip
-            if state.last_success_ms is not None:
-                out.append(Sample("edge_modbus_device_last_success_seconds",
-                                  "When the device last answered (Unix time).", "gauge",
-                                  state.last_success_ms / 1000, labels))  # fmt: skip
-        return out
+        return bus_samples(str(self.key), self.stats, self.units.values(), self.states)

@@ -49,7 +49,7 @@ from drivers.modbus.bus import limits, parse_connection
 from drivers.modbus.devices import add_device
 from drivers.modbus.driver import ModbusDriver
 from drivers.modbus.planner import Block, plan
-from drivers.modbus.poller import BusStats, UnitState
+from drivers.modbus.units import BusStats, UnitState
 from edge.store import Store
 from edge.store._store import MAX_PAGE
 from tests.bench._common import QUICK, Result, Sizes, at_least, at_most, open_store
