@@ -142,13 +142,6 @@ class SettingInfo:
     help: str
 
 
-def _fields(struct: type[msgspec.Struct]) -> Iterator[tuple[msgspec.inspect.Field, Any]]:
-    info = msgspec.inspect.type_info(struct)
-    assert isinstance(info, msgspec.inspect.StructType)
-    for field in info.fields:
-        yield field, field.type
-
-
 def _type_name(t: msgspec.inspect.Type) -> str:
     if isinstance(t, msgspec.inspect.Metadata):
         return _type_name(t.type)

@@ -149,15 +149,16 @@ class Store:
         With `idempotency`, the answer is recorded in the readings' own transaction, so a
         replayed request finds it exactly when the readings are there.
         """
-        also = None
-        if idempotency is not None:
-            a = idempotency
-            also = lambda c: _idempotency.record(  # noqa: E731
-                c, a.key_id, a.idem_key, a.request_hash, a.status, a.body
-            )
-        elif not readings:
-            return range(0)
-        return await asyncio.wrap_future(self._writer.submit_readings(readings, also))
+        if idempotency is None:
+            if not readings:
+                return range(0)
+            return await asyncio.wrap_future(self._writer.submit_readings(readings))
+        a = idempotency
+
+        def record(conn: apsw.Connection) -> None:
+            _idempotency.record(conn, a.key_id, a.idem_key, a.request_hash, a.status, a.body)
+
+        return await asyncio.wrap_future(self._writer.submit_readings(readings, record))
 
     def idempotent_answer(self, key_id: str, idem_key: str) -> tuple[str, int, bytes] | None:
         """(request hash, status, body) recorded for this key's Idempotency-Key, if any."""

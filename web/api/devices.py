@@ -6,38 +6,17 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from edge.runtime import CommandRefused, Runtime
 from edge.store import DeviceFilter
-from web.api import resources
-from web.api.auth import Caller
+from web.api import params, resources
 from web.api.dialect import Dialect
 from web.api.errors import ApiError
 
-PageSize = Annotated[int | None, QueryParameter(ge=1, le=500, required=False)]
 MUTABLE = ("name", "site_id", "group_id", "tags", "enabled")
-
-
-def _caller(request: Request) -> Caller:
-    return request.scope["state"]["caller"]
-
-
-def _page_size(dialect: Dialect, limit: int | None, page_size: int | None) -> int:
-    return (page_size if dialect.camel_case else limit) or limit or page_size or 100
-
-
-def _body(dialect: Dialect, raw: bytes) -> dict[str, Any]:
-    try:
-        body = msgspec.json.decode(raw) if raw else None
-    except msgspec.DecodeError:
-        raise ApiError(400, "The body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "The body must be a JSON object.")
-    return dialect.inbound(body)
 
 
 def _if_match(request: Request) -> int | None:
@@ -62,10 +41,8 @@ class DevicesController(Controller):
         request: Request,
         runtime: NamedDependency[Runtime],
         dialect: NamedDependency[Dialect],
-        limit: PageSize = None,
-        page_size: Annotated[
-            int | None, QueryParameter(name="pageSize", ge=1, le=500, required=False)
-        ] = None,
+        limit: params.PageSize = None,
+        page_size: params.CamelSize = None,
         cursor: FromQuery[str | None] = None,
         site: FromQuery[str | None] = None,
         site_id: Annotated[str | None, QueryParameter(name="siteId")] = None,
@@ -77,7 +54,7 @@ class DevicesController(Controller):
         updated_since_camel: Annotated[datetime | None, QueryParameter(name="updatedSince")] = None,
     ) -> dict[str, Any]:
         """List devices: filters AND-combined, oldest change first, a keyset page at a time."""
-        caller, size = _caller(request), _page_size(dialect, limit, page_size)
+        caller, size = params.caller(request), params.page_size(dialect, limit, page_size)
         since = updated_since or updated_since_camel
         where = DeviceFilter(site_id=site or site_id, type=type, tag=tag, group_id=group_id,
                              updated_since=resources.epoch_ms(since, "updated_since"))  # fmt: skip
@@ -97,7 +74,7 @@ class DevicesController(Controller):
         self, request: Request, runtime: NamedDependency[Runtime], dialect: NamedDependency[Dialect]
     ) -> dict[str, Any]:
         """How many devices the organization has."""
-        count = await asyncio.to_thread(runtime.store.count_devices, _caller(request).org_id)
+        count = await asyncio.to_thread(runtime.store.count_devices, params.caller(request).org_id)
         return dialect.one(request, {"count": count, "approximate": True})
 
     @get("/{device_id:str}", opt={"scope": "devices.read"})
@@ -109,7 +86,7 @@ class DevicesController(Controller):
         device_id: FromPath[str],
     ) -> Response[dict[str, Any]]:
         """One device, with its ETag."""
-        d = await asyncio.to_thread(runtime.store.device, _caller(request).org_id, device_id)
+        d = await asyncio.to_thread(runtime.store.device, params.caller(request).org_id, device_id)
         body = dialect.one(request, resources.device(runtime, d, dialect.camel_case))
         return Response(body, headers={"ETag": resources.etag(d)})
 
@@ -118,7 +95,7 @@ class DevicesController(Controller):
         self, request: Request, runtime: NamedDependency[Runtime], dialect: NamedDependency[Dialect]
     ) -> Response[dict[str, Any]]:
         """Register a device and how the gateway reaches it."""
-        body = _body(dialect, await request.body())
+        body = params.json_body(dialect, await request.body())
         kind = body.get("type")
         if not isinstance(body.get("name"), str) or not body["name"].strip():
             raise ApiError(422, "name is required.", {"field": "name"})
@@ -127,7 +104,7 @@ class DevicesController(Controller):
                            {"field": "type"})  # fmt: skip
         add = runtime.device_types[kind]
         try:
-            d = await asyncio.to_thread(add, runtime.store, _caller(request).org_id, body)
+            d = await asyncio.to_thread(add, runtime.store, params.caller(request).org_id, body)
         except (ValueError, KeyError, TypeError) as error:
             raise ApiError(422, str(error).strip("'\""), {"field": "body"}) from None
         out = dialect.one(request, resources.device(runtime, d, dialect.camel_case))
@@ -142,14 +119,14 @@ class DevicesController(Controller):
         device_id: FromPath[str],
     ) -> Response[dict[str, Any]]:
         """Change name, site, group, tags or enabled; a stale If-Match gets 409."""
-        body = _body(dialect, await request.body())
+        body = params.json_body(dialect, await request.body())
         unknown = sorted(set(body) - set(MUTABLE))
         if unknown:
             raise ApiError(422, f"{unknown[0]} cannot be changed.", {"field": unknown[0]})
         expected = _if_match(request)
         d = await asyncio.to_thread(
             lambda: runtime.store.update_device(
-                _caller(request).org_id, device_id, expected_version=expected, **body
+                params.caller(request).org_id, device_id, expected_version=expected, **body
             )
         )
         out = dialect.one(request, resources.device(runtime, d, dialect.camel_case))
@@ -160,7 +137,9 @@ class DevicesController(Controller):
         self, request: Request, runtime: NamedDependency[Runtime], device_id: FromPath[str]
     ) -> None:
         """Decommission a device; its data stays, per retention."""
-        await asyncio.to_thread(runtime.store.delete_device, _caller(request).org_id, device_id)
+        await asyncio.to_thread(
+            runtime.store.delete_device, params.caller(request).org_id, device_id
+        )
         request.app.state.point_cache.forget_device(device_id)
 
     @get("/{device_id:str}/health", opt={"scope": "devices.read"})
@@ -172,7 +151,7 @@ class DevicesController(Controller):
         device_id: FromPath[str],
     ) -> dict[str, Any]:
         """Status, last contact, poll success rate, last error and the newest readings' quality."""
-        caller = _caller(request)
+        caller = params.caller(request)
         d = await asyncio.to_thread(runtime.store.device, caller.org_id, device_id)
         driver = runtime.driver_of(d)
         found = (driver.health(d.id) if driver is not None else None) or {}
@@ -207,8 +186,8 @@ class DevicesController(Controller):
         device_id: FromPath[str],
     ) -> dict[str, Any]:
         """Run a command through the device's driver: `write` a point, `refresh_config` ..."""
-        caller = _caller(request)
-        body = _body(dialect, await request.body())
+        caller = params.caller(request)
+        body = params.json_body(dialect, await request.body())
         d = await asyncio.to_thread(runtime.store.device, caller.org_id, device_id)
         driver = runtime.driver_of(d)
         if driver is None:

@@ -8,6 +8,7 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 
 from edge.runtime import Runtime
+from web.api import params
 from web.api.auth import Caller
 from web.api.dialect import Dialect
 
@@ -23,7 +24,7 @@ class IdentityController(Controller):
         self, request: Request, runtime: NamedDependency[Runtime], dialect: NamedDependency[Dialect]
     ) -> dict[str, Any]:
         """The integration identity."""
-        caller: Caller = request.scope["state"]["caller"]
+        caller: Caller = params.caller(request)
         api = runtime.settings.api
         return dialect.one(
             request,

@@ -14,8 +14,7 @@ from litestar.di import NamedDependency
 from edge.devices import add_http_device
 from edge.models import now_ms
 from edge.runtime import Runtime
-from web.api import resources
-from web.api.devices import _body, _caller
+from web.api import params, resources
 from web.api.dialect import Dialect
 from web.api.errors import ApiError
 
@@ -35,7 +34,7 @@ class ProvisioningController(Controller):
         self, request: Request, runtime: NamedDependency[Runtime], dialect: NamedDependency[Dialect]
     ) -> Response[dict[str, Any]]:
         """Register a device that will push its readings, and issue its one-time token."""
-        body = _body(dialect, await request.body())
+        body = params.json_body(dialect, await request.body())
         name = body.get("device_name") or body.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ApiError(422, "deviceName is required.", {"field": "device_name"})
@@ -43,7 +42,7 @@ class ProvisioningController(Controller):
         if not isinstance(lifetime, int) or not 60 <= lifetime <= 30 * 86_400:
             raise ApiError(422, "expiresInSeconds must be 60 s to 30 days.",
                            {"field": "expires_in_seconds"})  # fmt: skip
-        org = _caller(request).org_id
+        org = params.caller(request).org_id
         spec = {"name": name.strip(), "site_id": body.get("site_id"), "points": body.get("points")}
         device = await asyncio.to_thread(add_http_device, runtime.store, org, spec)
         expires = now_ms() + lifetime * 1000
@@ -65,7 +64,7 @@ class ProvisioningController(Controller):
         self, request: Request, runtime: NamedDependency[Runtime], dialect: NamedDependency[Dialect]
     ) -> Response[dict[str, Any]]:
         """Exchange a registration token (once) for the device's own API key."""
-        body = _body(dialect, await request.body())
+        body = params.json_body(dialect, await request.body())
         token = body.get("token")
         if not isinstance(token, str) or not token:
             raise ApiError(400, "token is required.", {"field": "token"})

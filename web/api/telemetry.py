@@ -24,7 +24,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from edge.models import Quality, Reading
 from edge.runtime import Runtime
 from edge.store import AGGREGATES, IdempotentAnswer
-from web.api import resources
+from web.api import params, resources
 from web.api.auth import Caller
 from web.api.dialect import Dialect
 from web.api.errors import ApiError
@@ -43,8 +43,6 @@ QUALITIES: Final = {q.name.lower(): q for q in Quality}
 POINT_CACHE_S: Final = 5.0
 POINT_CACHE_MAX: Final = 100_000
 
-PageSize = Annotated[int | None, QueryParameter(ge=1, le=500, required=False)]
-CamelSize = Annotated[int | None, QueryParameter(name="pageSize", ge=1, le=500, required=False)]
 From = Annotated[datetime | None, QueryParameter(name="from")]
 FromUtc = Annotated[datetime | None, QueryParameter(name="fromUtc")]
 To = Annotated[datetime | None, QueryParameter(name="to")]
@@ -111,7 +109,7 @@ class TelemetryController(Controller):
         self, request: Request, runtime: NamedDependency[Runtime], dialect: NamedDependency[Dialect]
     ) -> Response[Any]:
         """Store up to 1,000 readings, all or none; a repeated Idempotency-Key replays."""
-        caller: Caller = request.scope["state"]["caller"]
+        caller: Caller = params.caller(request)
         raw = await request.body()
         if request.headers.get("content-encoding", "").lower() == "gzip":
             raw = _inflate(raw)
@@ -152,15 +150,15 @@ class TelemetryController(Controller):
         start_utc: FromUtc = None,
         end: To = None,
         end_utc: ToUtc = None,
-        limit: PageSize = None,
-        page_size: CamelSize = None,
+        limit: params.PageSize = None,
+        page_size: params.CamelSize = None,
         cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         """Raw readings of one device's metric, oldest first."""
-        caller: Caller = request.scope["state"]["caller"]
+        caller: Caller = params.caller(request)
         device = _required(device_id or device_id_camel, "device_id")
         window = _window(start or start_utc, end or end_utc, RAW_WINDOW_MS, "use /telemetry/export")
-        size = (page_size if dialect.camel_case else limit) or limit or page_size or 100
+        size = params.page_size(dialect, limit, page_size)
         point = await _point(runtime, caller, device, metric)
         if point is None:
             return dialect.page(request, [], None, size)
@@ -187,7 +185,7 @@ class TelemetryController(Controller):
         end_utc: ToUtc = None,
     ) -> dict[str, Any]:
         """avg, min, max, sum, count, p95 or p99 of good readings per interval."""
-        caller: Caller = request.scope["state"]["caller"]
+        caller: Caller = params.caller(request)
         device = _required(device_id or device_id_camel, "device_id")
         if fn not in AGGREGATES:
             raise ApiError(400, f"fn must be one of {', '.join(AGGREGATES)}.", {"param": "fn"})
@@ -226,14 +224,14 @@ class DeviceTelemetryController(Controller):
         start_utc: FromUtc = None,
         end: To = None,
         end_utc: ToUtc = None,
-        limit: PageSize = None,
-        page_size: CamelSize = None,
+        limit: params.PageSize = None,
+        page_size: params.CamelSize = None,
         cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         """Readings of the device's metrics (all, or the comma-separated `metrics`)."""
-        caller: Caller = request.scope["state"]["caller"]
+        caller: Caller = params.caller(request)
         window = _window(start or start_utc, end or end_utc, RAW_WINDOW_MS, "use /exports")
-        size = (page_size if dialect.camel_case else limit) or limit or page_size or 100
+        size = params.page_size(dialect, limit, page_size)
         await asyncio.to_thread(runtime.store.device, caller.org_id, device_id)
         wanted = {m.strip() for m in metrics.split(",") if m.strip()} if metrics else None
         points = await asyncio.to_thread(runtime.store.points, caller.org_id, device_id)

@@ -11,12 +11,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from edge.runtime import Runtime
-from web.api import resources
-from web.api.devices import PageSize, _body, _caller, _page_size
+from web.api import params, resources
 from web.api.dialect import Dialect
 from web.api.errors import ApiError
 
-CamelSize = Annotated[int | None, QueryParameter(name="pageSize", ge=1, le=500, required=False)]
 SinceCamel = Annotated[datetime | None, QueryParameter(name="updatedSince")]
 
 
@@ -41,17 +39,22 @@ class _GroupingController(Controller):
         request: Request,
         runtime: NamedDependency[Runtime],
         dialect: NamedDependency[Dialect],
-        limit: PageSize = None,
-        page_size: CamelSize = None,
+        limit: params.PageSize = None,
+        page_size: params.CamelSize = None,
         cursor: FromQuery[str | None] = None,
         updated_since: FromQuery[datetime | None] = None,
         updated_since_camel: SinceCamel = None,
     ) -> dict[str, Any]:
         """In (updated_at, id) order; with updated_since, deleted ones too."""
-        size = _page_size(dialect, limit, page_size)
+        size = params.page_size(dialect, limit, page_size)
         since = resources.epoch_ms(updated_since or updated_since_camel, "updated_since")
         page = await asyncio.to_thread(
-            runtime.store.grouping_page, self.table, _caller(request).org_id, since, cursor, size
+            runtime.store.grouping_page,
+            self.table,
+            params.caller(request).org_id,
+            since,
+            cursor,
+            size,
         )
         return dialect.page(request, [_grouping(g) for g in page.items], page.next_cursor, size)
 
@@ -65,7 +68,7 @@ class _GroupingController(Controller):
     ) -> dict[str, Any]:
         """One of them."""
         found = await asyncio.to_thread(
-            runtime.store.grouping, self.table, _caller(request).org_id, object_id
+            runtime.store.grouping, self.table, params.caller(request).org_id, object_id
         )
         return dialect.one(request, _grouping(found))
 
@@ -74,11 +77,11 @@ class _GroupingController(Controller):
         self, request: Request, runtime: NamedDependency[Runtime], dialect: NamedDependency[Dialect]
     ) -> Response[dict[str, Any]]:
         """Create one; the body names it."""
-        body = _body(dialect, await request.body())
+        body = params.json_body(dialect, await request.body())
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ApiError(422, "name is required.", {"field": "name"})
-        store, org = runtime.store, _caller(request).org_id
+        store, org = runtime.store, params.caller(request).org_id
         make = store.create_site if self.table == "sites" else store.create_device_group
         made = await asyncio.to_thread(make, org, name.strip())
         return Response(dialect.one(request, _grouping(made)), status_code=201)
@@ -116,7 +119,7 @@ class SensorsController(Controller):
         device_id_camel: Annotated[str | None, QueryParameter(name="deviceId")] = None,
     ) -> dict[str, Any]:
         """Every point of the organization, or of one device."""
-        org = _caller(request).org_id
+        org = params.caller(request).org_id
         device = device_id or device_id_camel
         if device is not None:
             await asyncio.to_thread(runtime.store.device, org, device)
