@@ -18,7 +18,15 @@ from pathlib import Path
 from edge import __version__, gateway, logs, scopes
 from edge import settings as settings_mod
 from edge.settings import ConfigError, Settings
-from edge.store import DatabaseRefused, Store, check_database, migrate, table_stats, vacuum
+from edge.store import (
+    DatabaseRefused,
+    NotFound,
+    Store,
+    check_database,
+    migrate,
+    table_stats,
+    vacuum,
+)
 from edge.store import check_file as check_store_file
 
 # Exit codes: 1 for a refused database or failed check, 2 for usage and settings errors.
@@ -120,16 +128,27 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         wanted = scopes.parse(args.scopes)
     except ValueError as error:
         raise ConfigError(f"--scopes: {error}") from None
+    groups, customers = _ids(args.groups), _ids(args.customers)
     settings = _settings(args)
     store = Store.open(settings)
     try:
-        key, secret = store.create_api_key(store.organization.id, args.name, wanted)
+        key, secret = store.create_api_key(
+            store.organization.id, args.name, wanted, groups=groups, customers=customers
+        )
+    except NotFound as error:
+        raise ConfigError(f"--groups: {error}") from None
     finally:
         store.close()
     print(f"Created API key {key.id} ({key.name}) with scopes: {', '.join(key.scopes)}")
+    if groups or customers:
+        print(f"It sees only devices in groups {groups or 'any'} at customers {customers or 'any'}")
     print("It is shown once and stored only as a hash; keep it now:")
     print(secret)
     return 0
+
+
+def _ids(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
@@ -140,8 +159,12 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
         store.close()
     for key in keys:
         state = "revoked" if key.revoked_at else "active"
-        device = f" device={key.device_id}" if key.device_id else ""
-        print(f"{key.id}  {key.prefix}…  {state:7}  {key.name}  [{', '.join(key.scopes)}]{device}")
+        limits = f" device={key.device_id}" if key.device_id else ""
+        limits += f" groups={','.join(key.allowed_group_ids)}" if key.allowed_group_ids else ""
+        limits += (
+            f" customers={','.join(key.allowed_customer_ids)}" if key.allowed_customer_ids else ""
+        )
+        print(f"{key.id}  {key.prefix}…  {state:7}  {key.name}  [{', '.join(key.scopes)}]{limits}")
     return 0
 
 
@@ -158,12 +181,18 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+# Settings whose values `edge settings` does not print.
+SECRET_SETTINGS = frozenset({"sync.api_key"})
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     current = _settings(args)
     for info in settings_mod.describe():
         value = current
         for part in info.key.split("."):
             value = getattr(value, part)
+        if info.key in SECRET_SETTINGS and value:
+            value = "(set, not shown)"
         print(f"{info.key} = {value!r}    # {info.env}: {info.help}")
     return 0
 
@@ -225,6 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--scopes", required=True, help="comma-separated scopes, e.g. devices.read,telemetry.read"
     )
     create.add_argument("--name", default="cli", help="a label for the key (default: cli)")
+    create.add_argument(
+        "--groups", help="comma-separated device group ids: the key sees only their devices"
+    )
+    create.add_argument(
+        "--customers",
+        help="comma-separated customer ids: the key sees only devices at their sites",
+    )
     create.set_defaults(func=cmd_keys_create)
     listing = key_commands.add_parser("list", help="list the keys (never their secrets)")
     _add_config(listing)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from edge.models import Device, Point
+from edge.models import Device, Owner, Point, org_of
 from edge.store import Store
 
 
@@ -16,22 +16,24 @@ class _PointSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     interval_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
 
 
-def add_http_device(store: Store, org_id: str, body: dict[str, Any]) -> Device:
+def add_http_device(store: Store, owner: Owner, body: dict[str, Any]) -> Device:
     """A device that pushes to /telemetry/ingest, with the metrics it may send as points."""
+    org_id = org_of(owner)
     try:
         points = msgspec.convert(body.get("points") or [], list[_PointSpec])
     except msgspec.ValidationError as error:
         raise ValueError(f"points: {str(error).replace('`', '')}") from None
     device = store.create_device(
         Device(
-            id="",
+            id=body.get("id") or "",
             org_id=org_id,
             name=body["name"],
             type="http",
             site_id=body.get("site_id"),
             group_id=body.get("group_id"),
             tags=list(body.get("tags") or []),
-        )
+        ),
+        owner,
     )
     store.create_points(
         org_id,

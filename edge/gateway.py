@@ -28,6 +28,7 @@ from edge.runtime import Runtime
 from edge.settings import Settings
 from edge.store import Store
 from edge.supervisor import Supervisor
+from sync.agent import SyncAgent
 from web import create_asgi
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,13 @@ async def serve(
     loop = asyncio.get_running_loop()
     store = await asyncio.to_thread(Store.open, settings)
     supervisor = Supervisor(settings.supervisor)
-    runtime = Runtime(settings, store, supervisor, profiles=modbus_profiles.as_data)
+    runtime = Runtime(
+        settings,
+        store,
+        supervisor,
+        profiles=modbus_profiles.as_data,
+        sensor_profiles=modbus_profiles.sensor_profiles,
+    )
     budget = settings.supervisor.stop_timeout_s
     try:
         http = HttpServer(runtime, sock)
@@ -140,6 +147,10 @@ async def serve(
         runtime.device_types["http"] = add_http_device
         runtime.device_types.update(dict.fromkeys(MODBUS_TRANSPORTS, modbus_from_body))
         supervisor.add("modbus", modbus.run)
+        agent = SyncAgent(runtime)
+        runtime.stats_sources.append(agent)
+        runtime.status_sources["sync"] = agent.status
+        supervisor.add("sync", agent.run)
         if handle_signals:
             for sig in STOP_SIGNALS:
                 loop.add_signal_handler(sig, stop.set)

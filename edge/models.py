@@ -80,6 +80,7 @@ class Site(msgspec.Struct, frozen=True):
     created_at: int
     updated_at: int
     deleted_at: int | None = None
+    customer_id: str | None = None  # the external customer the site serves, if any
 
 
 class DeviceGroup(msgspec.Struct, frozen=True):
@@ -127,6 +128,23 @@ class Point(msgspec.Struct, frozen=True):
     deleted_at: int | None = None
 
 
+class Component(msgspec.Struct, frozen=True):
+    """A replaceable part of a device (a CT, a pump motor, an inverter string) and the points
+    (sensor uids) that measure it."""
+
+    id: str
+    org_id: str
+    device_id: str
+    name: str
+    kind: str | None = None
+    serial_number: str | None = None
+    sensor_ids: list[str] = []
+    created_at: int = 0
+    updated_at: int = 0
+    deleted_at: int | None = None
+    version: int = 1
+
+
 class Event(msgspec.Struct, frozen=True):
     """Something a technician should see: a device going offline, the disk filling up."""
 
@@ -152,6 +170,57 @@ class ApiKey(msgspec.Struct, frozen=True):
     last_used_at: int | None = None
     revoked_at: int | None = None
     device_id: str | None = None  # set: the key may only send this device's telemetry
+    # Non-empty: the key sees only devices in these groups / at sites of these customers.
+    allowed_group_ids: list[str] = []
+    allowed_customer_ids: list[str] = []
+
+    @property
+    def boundary(self) -> Boundary:
+        """The part of its organization this key may see."""
+        return Boundary(
+            self.org_id, tuple(self.allowed_group_ids), tuple(self.allowed_customer_ids)
+        )
+
+
+class Boundary(msgspec.Struct, frozen=True):
+    """Which of an organization's devices a caller may see: all, or only those in some
+    device groups and/or at sites of some customers (an empty tuple does not narrow)."""
+
+    org_id: str
+    group_ids: tuple[str, ...] = ()
+    customer_ids: tuple[str, ...] = ()
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.group_ids or self.customer_ids)
+
+
+# An org id (everything of the org) or a Boundary within it: what a device query may see.
+Owner = str | Boundary
+
+
+def org_of(owner: Owner) -> str:
+    """The organization an owner belongs to."""
+    return owner.org_id if isinstance(owner, Boundary) else owner
+
+
+class QuarantinedReading(msgspec.Struct, frozen=True):
+    """A reading the upstream refused, with its answer, until retried or discarded."""
+
+    id: str
+    seq: int
+    org_id: str
+    device_id: str
+    metric: str
+    ts_ms: int
+    value: float | None
+    quality: Quality
+    correction: bool
+    status: int | None
+    error: Any
+    created_at: int
+    attempts: int
+    retry: bool
 
 
 class OutboxItem(msgspec.Struct, frozen=True, gc=False):

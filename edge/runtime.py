@@ -6,14 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from edge.models import Device, now_ms
+from edge.models import Device, Owner, now_ms
 from edge.settings import Settings
 from edge.stats import StatsSource
 from edge.store import Store
 from edge.supervisor import Supervisor
 
-# (store, org_id, body) -> the stored device; ValueError names what is wrong with the body.
-AddDevice = Callable[[Store, str, dict[str, Any]], Device]
+# (store, owner, body) -> the stored device; ValueError names what is wrong with the body.
+AddDevice = Callable[[Store, Owner, dict[str, Any]], Device]
 
 
 class CommandRefused(ValueError):
@@ -50,8 +50,12 @@ class Runtime:
     # Per device type, how a device of that type is validated and stored (drivers register).
     device_types: dict[str, AddDevice] = field(default_factory=dict)
     drivers: list[DeviceDriver] = field(default_factory=list)
-    # The built-in device profiles as plain data (drivers provide them).
+    # The built-in device profiles (register maps) and sensor profiles (decoders) as plain
+    # data; drivers provide them.
     profiles: Callable[[], list[dict[str, Any]]] = list
+    sensor_profiles: Callable[[], list[dict[str, Any]]] = list
+    # Named JSON states for status pages and the admin API (the sync agent's, ...).
+    status_sources: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
 
     def driver_of(self, device: Device) -> DeviceDriver | None:
         """The driver that serves devices of this device's type."""

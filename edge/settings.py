@@ -109,6 +109,30 @@ class ApiSettings(_Section):
     )
 
 
+class SyncSettings(_Section):
+    upstream_url: Annotated[
+        str,
+        _s(
+            "Base URL of the upstream's /v1 API (e.g. https://api.example.com/v1); empty: no "
+            "upstream, readings are kept until one is set."
+        ),
+    ] = ""
+    api_key: Annotated[str, _s("API key the gateway presents to the upstream (Bearer).")] = ""
+    tenant: Annotated[str, _s("X-SGT-Tenant sent upstream; empty: none.")] = ""
+    batch_size: Annotated[int, _s("Most readings pushed in one request.", ge=1, le=1000)] = 1000
+    in_flight: Annotated[int, _s("Push requests sent concurrently.", ge=1, le=32)] = 8
+    idle_s: Annotated[
+        float, _s("Pause before looking for new readings when all are pushed, in seconds.", gt=0)
+    ] = 1.0
+    pull_interval_s: Annotated[
+        float, _s("Pause between pulls of devices, sites and groups, in seconds.", gt=0)
+    ] = 60.0
+    timeout_s: Annotated[float, _s("Timeout of one upstream request, in seconds.", gt=0)] = 30.0
+    backoff_max_s: Annotated[
+        float, _s("Longest pause between retries while the upstream fails, in seconds.", gt=0)
+    ] = 300.0
+
+
 class Settings(_Section):
     data_dir: Annotated[
         str, _s("Directory holding the database and other state.", min_length=1)
@@ -123,6 +147,7 @@ class Settings(_Section):
     retention: RetentionSettings = RetentionSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     api: ApiSettings = ApiSettings()
+    sync: SyncSettings = SyncSettings()
 
     @property
     def database_path(self) -> Path:

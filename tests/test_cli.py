@@ -153,3 +153,15 @@ def test_keys_are_listed_without_secrets_and_revoked_by_id(tmp_path):
     assert "revoked" in edge("keys", "list", "--data-dir", str(tmp_path)).stdout
     again = edge("keys", "revoke", key_id, "--data-dir", str(tmp_path))
     assert again.returncode == 1 and again.stderr.startswith("edge: no active key")
+
+
+def test_keys_can_be_limited_to_customers_and_existing_groups_only(tmp_path):
+    unknown = edge("keys", "create", "--scopes", "devices.read", "--groups", "grp_nope",
+                   "--data-dir", str(tmp_path))  # fmt: skip
+    assert unknown.returncode == 2
+    assert unknown.stderr == "edge: --groups: no device group grp_nope\n"
+    made = edge("keys", "create", "--scopes", "devices.read", "--customers", "cus_a, cus_b",
+                "--data-dir", str(tmp_path))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    listed = edge("keys", "list", "--data-dir", str(tmp_path)).stdout
+    assert "customers=cus_a,cus_b" in listed

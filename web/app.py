@@ -14,6 +14,7 @@ from litestar.types import ASGIApp
 
 from edge import __version__
 from edge.runtime import Runtime
+from edge.signing import Signer
 from web import api, metrics
 from web.api import errors
 from web.api.auth import Authenticator
@@ -65,4 +66,5 @@ def create_app(runtime: Runtime) -> Litestar:
     app.state.authenticator = Authenticator(runtime)
     app.state.ingest_inflight = set()
     app.state.point_cache = PointCache()
+    app.state.signer = Signer(runtime.settings.data_dir)
     return app

@@ -16,7 +16,7 @@ from drivers.modbus import profiles
 from drivers.modbus.bus import ModbusConnection, parse_connection
 from drivers.modbus.points import ModbusPoint, parse_point
 from drivers.modbus.units import Binding
-from edge.models import Device, Point
+from edge.models import Device, Owner, Point, org_of
 from edge.store import Store
 
 
@@ -46,7 +46,7 @@ def resolve_points(
 
 def add_device(
     store: Store,
-    org_id: str,
+    owner: Owner,
     *,
     name: str,
     transport: str,
@@ -56,13 +56,16 @@ def add_device(
     site_id: str | None = None,
     group_id: str | None = None,
     tags: Iterable[str] = (),
+    device_id: str = "",
 ) -> Device:
-    """Validate and store a Modbus device and its points."""
+    """Validate and store a Modbus device and its points (where a bounded owner may see it)."""
     parse_connection(transport, connection)
     resolved, _ = resolve_points(profile, points)
+    org_id = org_of(owner)
     device = store.create_device(
-        Device(id="", org_id=org_id, name=name, type=transport, site_id=site_id,
-               group_id=group_id, tags=list(tags), connection=connection, profile=profile)
+        Device(id=device_id, org_id=org_id, name=name, type=transport, site_id=site_id,
+               group_id=group_id, tags=list(tags), connection=connection, profile=profile),
+        owner,
     )  # fmt: skip
     store.create_points(
         org_id,
@@ -86,11 +89,11 @@ def setup(store: Store, device: Device) -> DeviceSetup:
     return DeviceSetup(device, connection, bindings, max_block)
 
 
-def add_from_body(store: Store, org_id: str, body: dict[str, Any]) -> Device:
+def add_from_body(store: Store, owner: Owner, body: dict[str, Any]) -> Device:
     """`add_device` for an API body (snake_case): name, type, connection, profile, points."""
     return add_device(
         store,
-        org_id,
+        owner,
         name=body["name"],
         transport=body["type"],
         connection=body.get("connection") or {},
@@ -99,4 +102,5 @@ def add_from_body(store: Store, org_id: str, body: dict[str, Any]) -> Device:
         site_id=body.get("site_id"),
         group_id=body.get("group_id"),
         tags=body.get("tags") or (),
+        device_id=body.get("id") or "",
     )

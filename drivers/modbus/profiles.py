@@ -11,11 +11,11 @@ from __future__ import annotations
 import functools
 import tomllib
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, Final, get_args
 
 import msgspec
 
-from drivers.modbus.points import ModbusPoint, PointError, parse_point
+from drivers.modbus.points import WORDS, ModbusPoint, Order, PointError, parse_point
 
 
 class ProfileError(ValueError):
@@ -99,6 +99,42 @@ def load(profile_id: str) -> Profile:
     except tomllib.TOMLDecodeError as error:
         raise ProfileError(f"{resource.name}: not valid TOML: {error}") from None
     return parse_profile(profile_id, data, resource.name)
+
+
+# What each data type decodes, as `/sensor-profiles` describes it.
+_DECODERS: Final = {
+    "bool": "one bit: a coil, a discrete input, or a register read as 0 / non-zero",
+    "bit": "one bit (0-15, `bit`) of a holding or input register",
+    "int16": "signed 16-bit integer",
+    "uint16": "unsigned 16-bit integer",
+    "int32": "signed 32-bit integer over 2 registers",
+    "uint32": "unsigned 32-bit integer over 2 registers",
+    "int64": "signed 64-bit integer over 4 registers",
+    "uint64": "unsigned 64-bit integer over 4 registers",
+    "float32": "IEEE 754 single precision over 2 registers",
+    "float64": "IEEE 754 double precision over 4 registers",
+    "string": "ASCII text over `length` registers (kept as a device attribute)",
+}
+# Point fields that tune a decoder rather than locate the point.
+_DECODER_PARAMETERS: Final = (
+    "order", "scale", "offset", "unit", "not_available", "deadband", "min", "max", "writable",
+)  # fmt: skip
+
+
+def sensor_profiles() -> list[dict[str, Any]]:
+    """The decoders a Modbus point may use (its `data_type`), as plain data for the API."""
+    return [
+        {
+            "id": f"modbus.{data_type}",
+            "protocol": "modbus",
+            "data_type": data_type,
+            "description": description,
+            "registers": WORDS.get(data_type),  # None: strings span `length` registers
+            "orders": list(get_args(Order)) if WORDS.get(data_type, 2) > 1 else ["ABCD"],
+            "parameters": [p for p in _DECODER_PARAMETERS if p != "order" or data_type != "bit"],
+        }
+        for data_type, description in _DECODERS.items()
+    ]
 
 
 def as_data() -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """The gateway's SQLite store: the only package that holds SQL or imports apsw."""
 
-from edge.store._catalog import Conflict, DeviceFilter, NotFound
+from edge.store._catalog import Conflict, DeviceFilter, NotFound, Refused
 from edge.store._cursor import InvalidCursor
 from edge.store._files import DatabaseRefused, check_file
 from edge.store._maintenance import TableStats, vacuum
@@ -27,6 +27,7 @@ __all__ = [
     "IdempotentAnswer",
     "InvalidCursor",
     "NotFound",
+    "Refused",
     "Store",
     "StoreClosed",
     "StoreStats",

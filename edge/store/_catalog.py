@@ -2,6 +2,8 @@
 
 Every function that reads or changes a tenant's rows takes the org id and
 puts it in the WHERE clause: another organization's id is simply not found.
+Device queries take an `Owner`: an org id, or a `Boundary` (an API key limited
+to some device groups or customers), which narrows the WHERE clause further.
 """
 
 from __future__ import annotations
@@ -13,7 +15,17 @@ import apsw
 import msgspec
 
 from edge import ids
-from edge.models import Device, DeviceGroup, Organization, Point, Site, now_ms
+from edge.models import (
+    Boundary,
+    Device,
+    DeviceGroup,
+    Organization,
+    Owner,
+    Point,
+    Site,
+    now_ms,
+    org_of,
+)
 
 
 class NotFound(LookupError):
@@ -22,6 +34,43 @@ class NotFound(LookupError):
 
 class Conflict(RuntimeError):
     """The object changed since the caller read it (a stale version)."""
+
+
+class Refused(ValueError):
+    """A change these values (or this caller's boundary) do not allow; the message says why."""
+
+
+def reach(owner: Owner) -> tuple[str, str, str]:
+    """(org id, allowed group ids as JSON, allowed customer ids as JSON) of an owner."""
+    if isinstance(owner, Boundary):
+        return owner.org_id, _json(list(owner.group_ids)), _json(list(owner.customer_ids))
+    return owner, "[]", "[]"
+
+
+def _within(groups: int, customers: int) -> str:
+    """SQL true for a `devices` row inside the boundary bound at ?groups and ?customers."""
+    return (
+        f"(?{groups} = '[]' OR devices.group_id IN (SELECT value FROM json_each(?{groups}))) "
+        f"AND (?{customers} = '[]' OR devices.site_id IN (SELECT sites.id FROM sites "
+        f"WHERE sites.customer_id IN (SELECT value FROM json_each(?{customers}))))"
+    )
+
+
+def _check_placement(
+    conn: apsw.Connection, owner: Owner, site_id: str | None, group_id: str | None
+) -> None:
+    """A bounded caller may only put devices where it can still see them."""
+    if not isinstance(owner, Boundary):
+        return
+    if owner.group_ids and group_id not in owner.group_ids:
+        raise Refused(
+            f"this key may only place devices in its groups: {', '.join(owner.group_ids)}"
+        )
+    if owner.customer_ids:
+        row = conn.execute("SELECT customer_id FROM sites WHERE id = ?", (site_id,)).fetchone()
+        if row is None or row[0] not in owner.customer_ids:
+            customers = ", ".join(owner.customer_ids)
+            raise Refused(f"this key may only place devices at sites of its customers: {customers}")
 
 
 def _json(value: Any) -> str:
@@ -53,21 +102,68 @@ def organization(conn: apsw.Connection, org_id: str) -> Organization:
     return Organization(*row)
 
 
-# Sites and device groups share one shape: (table, id prefix, record type).
-_GROUPINGS: dict[str, tuple[str, type[Site] | type[DeviceGroup]]] = {
-    "sites": ("site", Site),
-    "device_groups": ("grp", DeviceGroup),
+# Sites and device groups share one shape: (record type, columns, the SQL that keeps a
+# bounded caller to its own: groups by id, sites by customer).
+_GROUPINGS: dict[str, tuple[type[Site] | type[DeviceGroup], str, str]] = {
+    "sites": (
+        Site,
+        "id, org_id, name, created_at, updated_at, deleted_at, customer_id",
+        "(?3 = '[]' OR customer_id IN (SELECT value FROM json_each(?3)))",
+    ),
+    "device_groups": (
+        DeviceGroup,
+        "id, org_id, name, created_at, updated_at, deleted_at",
+        "(?2 = '[]' OR id IN (SELECT value FROM json_each(?2)))",
+    ),
 }
 
 
-def create_grouping(conn: apsw.Connection, table: str, org_id: str, name: str) -> Any:
-    """A new site or device group of the org."""
-    prefix, record = _GROUPINGS[table]
+def create_site(conn: apsw.Connection, owner: Owner, name: str, customer_id: str | None) -> Site:
+    """A new site of the org; a caller bounded to customers must name one of them."""
+    if isinstance(owner, Boundary) and owner.customer_ids and customer_id not in owner.customer_ids:
+        raise Refused(
+            f"this key may only add sites of its customers: {', '.join(owner.customer_ids)}"
+        )
     ts = now_ms()
-    made = record(ids.new_id(prefix), org_id, name, ts, ts)
+    made = Site(ids.new_id("site"), org_of(owner), name, ts, ts, customer_id=customer_id)
     conn.execute(
-        f"INSERT INTO {table} (id, org_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-        (made.id, org_id, name, ts, ts),
+        "INSERT INTO sites (id, org_id, name, created_at, updated_at, customer_id) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (made.id, made.org_id, name, ts, ts, customer_id),
+    )
+    return made
+
+
+def upsert_grouping(conn: apsw.Connection, table: str, org_id: str, row: dict[str, Any]) -> None:
+    """Create or update a site or device group by id, as pulled from the upstream (a row with
+    `deleted_at` set is soft-deleted here too)."""
+    ts = now_ms()
+    deleted = ts if row.get("deleted_at") else None
+    customer = row.get("customer_id") if table == "sites" else None
+    conn.execute(
+        f"INSERT INTO {table} (id, org_id, name, created_at, updated_at, deleted_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?4, ?5) ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
+        "updated_at = excluded.updated_at, deleted_at = excluded.deleted_at "
+        "WHERE org_id = excluded.org_id",
+        (row["id"], org_id, row["name"], ts, deleted),
+    )
+    if table == "sites":
+        conn.execute(
+            "UPDATE sites SET customer_id = ? WHERE id = ? AND org_id = ?",
+            (customer, row["id"], org_id),
+        )
+
+
+def create_device_group(conn: apsw.Connection, owner: Owner, name: str) -> DeviceGroup:
+    """A new device group of the org; a caller bounded to groups cannot add one."""
+    if isinstance(owner, Boundary) and owner.group_ids:
+        raise Refused("this key is limited to its device groups and cannot add one")
+    ts = now_ms()
+    made = DeviceGroup(ids.new_id("grp"), org_of(owner), name, ts, ts)
+    conn.execute(
+        "INSERT INTO device_groups (id, org_id, name, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (made.id, made.org_id, name, ts, ts),
     )
     return made
 
@@ -75,30 +171,30 @@ def create_grouping(conn: apsw.Connection, table: str, org_id: str, name: str) -
 def grouping_page(
     conn: apsw.Connection,
     table: str,
-    org_id: str,
+    owner: Owner,
     updated_since: int | None,
     after: tuple[int, str] | None,
     limit: int,
 ) -> list[Any]:
     """Sites or device groups in (updated_at, id) order, deleted ones only to updated_since."""
-    _, record = _GROUPINGS[table]
+    record, columns, within = _GROUPINGS[table]
     after_ts, after_id = after if after is not None else (-1, "")
     rows = conn.execute(
-        f"SELECT id, org_id, name, created_at, updated_at, deleted_at FROM {table} "
-        "WHERE org_id = ?1 AND ((?2 IS NULL AND deleted_at IS NULL) OR updated_at > ?2) "
-        "AND (updated_at, id) > (?3, ?4) ORDER BY updated_at, id LIMIT ?5",
-        (org_id, updated_since, after_ts, after_id, limit),
+        f"SELECT {columns} FROM {table} WHERE org_id = ?1 AND {within} "
+        "AND ((?4 IS NULL AND deleted_at IS NULL) OR updated_at > ?4) "
+        "AND (updated_at, id) > (?5, ?6) ORDER BY updated_at, id LIMIT ?7",
+        (*reach(owner), updated_since, after_ts, after_id, limit),
     )
     return [record(*row) for row in rows]
 
 
-def grouping(conn: apsw.Connection, table: str, org_id: str, object_id: str) -> Any:
-    """One live site or device group of the org, or NotFound."""
-    _, record = _GROUPINGS[table]
+def grouping(conn: apsw.Connection, table: str, owner: Owner, object_id: str) -> Any:
+    """One live site or device group of the org (and boundary), or NotFound."""
+    record, columns, within = _GROUPINGS[table]
     row = conn.execute(
-        f"SELECT id, org_id, name, created_at, updated_at, deleted_at FROM {table} "
-        "WHERE id = ? AND org_id = ? AND deleted_at IS NULL",
-        (object_id, org_id),
+        f"SELECT {columns} FROM {table} WHERE org_id = ?1 AND {within} "
+        "AND id = ?4 AND deleted_at IS NULL",
+        (*reach(owner), object_id),
     ).fetchone()
     if row is None:
         raise NotFound(f"no {table[:-1].replace('_', ' ')} {object_id}")
@@ -122,10 +218,17 @@ _DEVICE_COLUMNS = (
 )
 
 
-def create_device(conn: apsw.Connection, device: Device) -> Device:
-    """Insert a device; its site and group must belong to the same org."""
+def create_device(conn: apsw.Connection, device: Device, owner: Owner | None = None) -> Device:
+    """Insert a device; its site and group must belong to the same org (and boundary).
+
+    A given id is kept (a device registered by a downstream gateway keeps its id); an id
+    already taken is a Conflict.
+    """
+    if device.id and conn.execute("SELECT 1 FROM devices WHERE id = ?", (device.id,)).fetchone():
+        raise Conflict(f"device {device.id} already exists")
     _require(conn, "sites", device.org_id, device.site_id)
     _require(conn, "device_groups", device.org_id, device.group_id)
+    _check_placement(conn, owner or device.org_id, device.site_id, device.group_id)
     ts = now_ms()
     device = msgspec.structs.replace(
         device, id=device.id or ids.new_id("dev"), created_at=ts, updated_at=ts, version=1
@@ -159,7 +262,7 @@ _MUTABLE_DEVICE_FIELDS = frozenset(
 
 def update_device(
     conn: apsw.Connection,
-    org_id: str,
+    owner: Owner,
     device_id: str,
     changes: dict[str, Any],
     expected_version: int | None = None,
@@ -170,14 +273,19 @@ def update_device(
     """
     unknown = set(changes) - _MUTABLE_DEVICE_FIELDS
     if unknown:
-        raise ValueError(f"device field {sorted(unknown)[0]!r} cannot be changed")
-    current = device(conn, org_id, device_id)
+        raise Refused(f"device field {sorted(unknown)[0]!r} cannot be changed")
+    current = device(conn, owner, device_id)
     if expected_version is not None and current.version != expected_version:
         raise Conflict(
             f"device {device_id} is at version {current.version}, not {expected_version}"
         )
+    org_id = current.org_id
     _require(conn, "sites", org_id, changes.get("site_id"))
     _require(conn, "device_groups", org_id, changes.get("group_id"))
+    _check_placement(
+        conn, owner, changes.get("site_id", current.site_id),
+        changes.get("group_id", current.group_id),
+    )  # fmt: skip
     updated = msgspec.structs.replace(
         current, **changes, updated_at=max(now_ms(), current.updated_at + 1),
         version=current.version + 1,
@@ -223,11 +331,12 @@ def _device(row: tuple) -> Device:
     )
 
 
-def device(conn: apsw.Connection, org_id: str, device_id: str) -> Device:
-    """A live device of the org, or NotFound."""
+def device(conn: apsw.Connection, owner: Owner, device_id: str) -> Device:
+    """A live device of the org (and boundary), or NotFound."""
     row = conn.execute(
-        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ? AND org_id = ? AND deleted_at IS NULL",
-        (device_id, org_id),
+        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE org_id = ?1 AND {_within(2, 3)} "
+        "AND id = ?4 AND deleted_at IS NULL",
+        (*reach(owner), device_id),
     ).fetchone()
     if row is None:
         raise NotFound(f"no device {device_id}")
@@ -257,7 +366,7 @@ class DeviceFilter:
 
 def device_page(
     conn: apsw.Connection,
-    org_id: str,
+    owner: Owner,
     where: DeviceFilter,
     after: tuple[int, str] | None,
     limit: int,
@@ -268,29 +377,34 @@ def device_page(
     an incremental sync sees deletions; without it, only live devices are listed.
     """
     after_ts, after_id = after if after is not None else (-1, "")
+    org, groups, customers = reach(owner)
     rows = conn.execute(
         f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE org_id = ?1 "
         "AND (?2 IS NULL OR site_id = ?2) AND (?3 IS NULL OR type = ?3) "
         "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(devices.tags) WHERE value = ?4)) "
         "AND (?5 IS NULL OR group_id = ?5) "
         "AND ((?6 IS NULL AND deleted_at IS NULL) OR updated_at > ?6) "
+        f"AND {_within(10, 11)} "
         "AND (updated_at, id) > (?7, ?8) ORDER BY updated_at, id LIMIT ?9",
-        (org_id, where.site_id, where.type, where.tag, where.group_id, where.updated_since,
-         after_ts, after_id, limit),
+        (org, where.site_id, where.type, where.tag, where.group_id, where.updated_since,
+         after_ts, after_id, limit, groups, customers),
     )  # fmt: skip
     return [_device(row) for row in rows]
 
 
-def count_devices(conn: apsw.Connection, org_id: str) -> int:
-    """How many live devices the org has."""
+def count_devices(conn: apsw.Connection, owner: Owner) -> int:
+    """How many live devices the org (boundary) has."""
     return conn.execute(
-        "SELECT count(*) FROM devices WHERE org_id = ? AND deleted_at IS NULL", (org_id,)
+        f"SELECT count(*) FROM devices WHERE org_id = ?1 AND {_within(2, 3)} "
+        "AND deleted_at IS NULL",
+        reach(owner),
     ).fetchone()[0]
 
 
-def delete_device(conn: apsw.Connection, org_id: str, device_id: str) -> Device:
+def delete_device(conn: apsw.Connection, owner: Owner, device_id: str) -> Device:
     """Soft-delete a live device (its readings stay, per retention); returns it as deleted."""
-    current = device(conn, org_id, device_id)
+    current = device(conn, owner, device_id)
+    org_id = current.org_id
     ts = max(now_ms(), current.updated_at + 1)
     conn.execute(
         "UPDATE devices SET deleted_at = ?, updated_at = ?, version = version + 1 "
@@ -347,20 +461,30 @@ def create_points(conn: apsw.Connection, org_id: str, new: list[Point]) -> list[
     return created
 
 
-def points(conn: apsw.Connection, org_id: str, device_id: str | None = None) -> list[Point]:
-    """The org's live points, of one device if given, by device and key."""
+def visible_devices() -> str:
+    """SQL selecting the ids of the devices the owner bound at ?1..?3 (by `reach`) may see."""
+    return f"SELECT devices.id FROM devices WHERE devices.org_id = ?1 AND {_within(2, 3)}"
+
+
+# A point whose device the owner bound at ?1..?3 may see (unbounded: no subquery to run).
+_POINT_VISIBLE = f"(?2 = '[]' AND ?3 = '[]' OR points.device_id IN ({visible_devices()}))"
+
+
+def points(conn: apsw.Connection, owner: Owner, device_id: str | None = None) -> list[Point]:
+    """The org's (boundary's) live points, of one device if given, by device and key."""
     rows = conn.execute(
-        f"SELECT {_POINT_COLUMNS} FROM points WHERE org_id = ?1 "
-        "AND (?2 IS NULL OR device_id = ?2) AND deleted_at IS NULL ORDER BY device_id, key",
-        (org_id, device_id),
+        f"SELECT {_POINT_COLUMNS} FROM points WHERE org_id = ?1 AND {_POINT_VISIBLE} "
+        "AND (?4 IS NULL OR device_id = ?4) AND deleted_at IS NULL ORDER BY device_id, key",
+        (*reach(owner), device_id),
     )
     return [_point(row) for row in rows]
 
 
-def point_in_org(conn: apsw.Connection, org_id: str, point_id: int) -> None:
-    """Raise NotFound unless the point belongs to the org."""
+def point_in_org(conn: apsw.Connection, owner: Owner, point_id: int) -> None:
+    """Raise NotFound unless the point belongs to the org (and boundary)."""
     found = conn.execute(
-        "SELECT 1 FROM points WHERE id = ? AND org_id = ?", (point_id, org_id)
+        f"SELECT 1 FROM points WHERE org_id = ?1 AND {_POINT_VISIBLE} AND id = ?4",
+        (*reach(owner), point_id),
     ).fetchone()
     if not found:
         raise NotFound(f"no point {point_id}")
@@ -372,7 +496,7 @@ def live_point_ids(conn: apsw.Connection) -> set[int]:
 
 
 def point_ids(
-    conn: apsw.Connection, org_id: str, pairs: set[tuple[str, str]], create: bool
+    conn: apsw.Connection, owner: Owner, pairs: set[tuple[str, str]], create: bool
 ) -> tuple[dict[tuple[str, str], int], list[tuple[str, str]]]:
     """Point ids of (device id, key) pairs in the org, creating missing points of live devices.
 
@@ -382,14 +506,13 @@ def point_ids(
     unknown: list[tuple[str, str]] = []
     live: dict[str, bool] = {}
     ts = now_ms()
+    org_id = org_of(owner)
     for device_id, key in sorted(pairs):
         if device_id not in live:
-            live[device_id] = bool(
-                conn.execute(
-                    "SELECT 1 FROM devices WHERE id = ? AND org_id = ? AND deleted_at IS NULL",
-                    (device_id, org_id),
-                ).fetchone()
-            )
+            try:
+                live[device_id] = bool(device(conn, owner, device_id))
+            except NotFound:
+                live[device_id] = False
         if not live[device_id]:
             unknown.append((device_id, key))
             continue
@@ -413,13 +536,14 @@ def point_ids(
     return found, unknown
 
 
-def find_points(conn: apsw.Connection, org_id: str, pairs_json: str) -> dict[tuple[str, str], int]:
+def find_points(conn: apsw.Connection, owner: Owner, pairs_json: str) -> dict[tuple[str, str], int]:
     """Ids of the live points of live devices named by a JSON array of [device id, key]."""
     rows = conn.execute(
-        "SELECT p.device_id, p.key, p.id FROM json_each(?1) AS j "
+        "SELECT p.device_id, p.key, p.id FROM json_each(?4) AS j "
         "CROSS JOIN points AS p ON p.device_id = j.value ->> 0 AND p.key = j.value ->> 1 "
-        "JOIN devices AS d ON d.id = p.device_id "
-        "WHERE p.org_id = ?2 AND p.deleted_at IS NULL AND d.deleted_at IS NULL",
-        (pairs_json, org_id),
+        "JOIN devices ON devices.id = p.device_id "
+        f"WHERE p.org_id = ?1 AND {_within(2, 3)} "
+        "AND p.deleted_at IS NULL AND devices.deleted_at IS NULL",
+        (*reach(owner), pairs_json),
     )
     return {(device, key): point for device, key, point in rows}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from typing import Final
 
 import apsw
@@ -31,6 +32,8 @@ def create(
     name: str,
     scopes: list[str],
     device_id: str | None = None,
+    groups: Sequence[str] = (),
+    customers: Sequence[str] = (),
 ) -> tuple[ApiKey, str]:
     """Store a new key; returns its record and the secret, which is not kept."""
     secret = SECRET_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
@@ -42,10 +45,13 @@ def create(
         scopes=sorted(set(scopes)),
         created_at=now_ms(),
         device_id=device_id,
+        allowed_group_ids=sorted(set(groups)),
+        allowed_customer_ids=sorted(set(customers)),
     )
     conn.execute(
         "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, scopes, created_at, "
-        "device_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "device_id, allowed_group_ids, allowed_customer_ids) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             key.id,
             org_id,
@@ -55,19 +61,26 @@ def create(
             msgspec.json.encode(key.scopes).decode(),
             key.created_at,
             device_id,
+            msgspec.json.encode(key.allowed_group_ids).decode(),
+            msgspec.json.encode(key.allowed_customer_ids).decode(),
         ),
     )
     return key, secret
 
 
-_COLUMNS = "id, org_id, name, prefix, scopes, created_at, last_used_at, revoked_at, device_id"
+_COLUMNS = (
+    "id, org_id, name, prefix, scopes, created_at, last_used_at, revoked_at, device_id, "
+    "allowed_group_ids, allowed_customer_ids"
+)
 
 
 def _key(row: tuple) -> ApiKey:
-    key_id, org, name, prefix, scopes, created, used, revoked, device = row
+    key_id, org, name, prefix, scopes, created, used, revoked, device, groups, customers = row
+    decode = msgspec.json.decode
     return ApiKey(
-        key_id, org, name, prefix, msgspec.json.decode(scopes), created, used, revoked, device
-    )
+        key_id, org, name, prefix, decode(scopes), created, used, revoked, device,
+        decode(groups), decode(customers),
+    )  # fmt: skip
 
 
 def of_org(conn: apsw.Connection, org_id: str) -> list[ApiKey]:

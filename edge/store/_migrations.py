@@ -193,10 +193,87 @@ def _provisioning(db: sqlite_utils.Database) -> None:
     db["registration_tokens"].create_index(["token_hash"], unique=True)
 
 
+def _boundaries(db: sqlite_utils.Database) -> None:
+    # A key may be limited to device groups and customers (JSON arrays; empty: no limit), and
+    # a site may serve an external customer.
+    db["api_keys"].add_column("allowed_group_ids", str, not_null_default="[]")
+    db["api_keys"].add_column("allowed_customer_ids", str, not_null_default="[]")
+    db["sites"].add_column("customer_id", str)
+
+
+def _components(db: sqlite_utils.Database) -> None:
+    # A device's replaceable parts and the points (sensor uids, JSON) that measure each.
+    db["components"].create(
+        {
+            "id": str,
+            "org_id": str,
+            "device_id": str,
+            "name": str,
+            "kind": str,
+            "serial_number": str,
+            "sensor_ids": str,
+            "created_at": int,
+            "updated_at": int,
+            "deleted_at": int,
+            "version": int,
+        },
+        pk="id",
+        not_null={"org_id", "device_id", "name", "sensor_ids", "created_at", "updated_at"},
+        defaults={"sensor_ids": "[]", "version": 1},
+        foreign_keys=[("org_id", "organizations", "id"), ("device_id", "devices", "id")],
+    )
+    db["components"].create_index(["org_id", "updated_at", "id"])
+    db["components"].create_index(["device_id"])
+
+
+def _sync(db: sqlite_utils.Database) -> None:
+    # Push batches planned but not yet acknowledged upstream: after a crash they are sent again
+    # with the same sequence range, hence the same Idempotency-Key.
+    db["sync_batches"].create(
+        {"first_seq": int, "last_seq": int, "created_at": int},
+        pk="first_seq",
+        not_null={"last_seq", "created_at"},
+    )
+    # Readings the upstream refused (4xx), kept with its answer until retried or discarded.
+    db["quarantine"].create(
+        {
+            "id": str,
+            "seq": int,
+            "org_id": str,
+            "device_id": str,
+            "metric": str,
+            "ts": int,
+            "value": float,
+            "quality": int,
+            "correction": int,
+            "status": int,
+            "error": str,
+            "created_at": int,
+            "attempts": int,
+            "retry": int,
+        },
+        pk="id",
+        not_null={"seq", "org_id", "device_id", "metric", "ts", "quality", "created_at"},
+        defaults={"attempts": 1, "retry": 0, "correction": 0},
+    )
+    db["quarantine"].create_index(["seq"], unique=True)
+    # Pull watermarks per resource, and the devices the upstream is known to hold.
+    db["sync_pulls"].create({"resource": str, "updated_at": int, "id": str}, pk="resource")
+    # origin "local": registered upstream by this gateway; "upstream": pulled from it.
+    db["sync_devices"].create(
+        {"device_id": str, "origin": str, "known_at": int},
+        pk="device_id",
+        not_null={"origin", "known_at"},
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("0001_initial", _initial),
     ("0002_idempotency", _idempotency),
     ("0003_provisioning", _provisioning),
+    ("0004_boundaries", _boundaries),
+    ("0005_components", _components),
+    ("0006_sync", _sync),
 )
 
 

@@ -9,9 +9,10 @@ partial index whether its window has any, and only then pays for the filter.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import apsw
+import msgspec
 
 from edge.models import Bucket, OutboxItem, Quality, StoredReading
 
@@ -47,12 +48,12 @@ AND NOT EXISTS (
 """
 
 
-def _meta_int(conn: apsw.Connection, key: str) -> int:
+def meta_int(conn: apsw.Connection, key: str) -> int:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return int(row[0]) if row else 0
 
 
-def _set_meta(conn: apsw.Connection, key: str, value: int) -> None:
+def set_meta(conn: apsw.Connection, key: str, value: int) -> None:
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?, ?) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -63,7 +64,7 @@ def _set_meta(conn: apsw.Connection, key: str, value: int) -> None:
 def next_seq(conn: apsw.Connection) -> int:
     """The sequence the next reading gets: never reused, even after retention empties the table."""
     (top,) = conn.execute("SELECT coalesce(max(seq), 0) FROM readings").fetchone()
-    return max(top, _meta_int(conn, "seq_high_water")) + 1
+    return max(top, meta_int(conn, "seq_high_water")) + 1
 
 
 def insert_readings(conn: apsw.Connection, rows: list[tuple], last_seq: int) -> None:
@@ -76,7 +77,7 @@ def insert_readings(conn: apsw.Connection, rows: list[tuple], last_seq: int) -> 
         if held is None or row[1] >= held[1]:
             newest[row[0]] = row
     conn.executemany(_UPSERT_LATEST, newest.values())
-    _set_meta(conn, "seq_high_water", last_seq)
+    set_meta(conn, "seq_high_water", last_seq)
 
 
 def _has_corrections(conn: apsw.Connection, point_id: int, start: int, end: int) -> bool:
@@ -158,32 +159,79 @@ def aggregate(
     return buckets
 
 
-def outbox_batch(conn: apsw.Connection, after_seq: int, limit: int) -> list[OutboxItem]:
-    """Committed readings after `after_seq`, in sequence order."""
-    rows = conn.execute(
-        "SELECT r.seq, p.org_id, p.device_id, p.key, r.ts, r.value, r.quality, r.correction "
-        "FROM readings AS r INDEXED BY readings_by_seq JOIN points AS p ON p.id = r.point_id "
-        "WHERE r.seq > ? ORDER BY r.seq LIMIT ?",
-        (after_seq, limit),
+class Summary(msgspec.Struct, frozen=True, gc=False):
+    """A window's good current readings in one row: count, extremes, mean, total, ends."""
+
+    count: int
+    min: float | None
+    max: float | None
+    avg: float | None
+    sum: float | None
+    first_ts_ms: int | None
+    first: float | None
+    last_ts_ms: int | None
+    last: float | None
+
+
+def summary(conn: apsw.Connection, point_id: int, start: int, end: int) -> Summary:
+    """Count, min, max, avg, sum, and the first and last value of good readings in [start, end)."""
+    extra = _NOT_SUPERSEDED if _has_corrections(conn, point_id, start, end) else ""
+    good = (
+        "FROM readings WHERE point_id = ?1 AND ts >= ?2 AND ts < ?3 AND quality = 0 "
+        f"AND value IS NOT NULL {extra}"
     )
+    # The ends are two LIMIT 1 seeks along the primary key, so the window is read once, by
+    # the aggregate, and never sorted.
+    row = conn.execute(
+        "SELECT s.n, s.lo, s.hi, s.mean, s.total, f.ts, f.value, l.ts, l.value FROM "
+        "(SELECT count(value) AS n, min(value) AS lo, max(value) AS hi, avg(value) AS mean, "
+        f"sum(value) AS total {good}) AS s "
+        f"LEFT JOIN (SELECT ts, value {good} ORDER BY ts, seq LIMIT 1) AS f ON 1 "
+        f"LEFT JOIN (SELECT ts, value {good} ORDER BY ts DESC, seq DESC LIMIT 1) AS l ON 1",
+        (point_id, start, end),
+    ).fetchone()
+    return Summary(*row)
+
+
+_OUTBOX = (
+    "SELECT r.seq, p.org_id, p.device_id, p.key, r.ts, r.value, r.quality, r.correction "
+    "FROM readings AS r INDEXED BY readings_by_seq JOIN points AS p ON p.id = r.point_id "
+)
+
+
+def _outbox(rows: Any) -> list[OutboxItem]:
     return [
         OutboxItem(seq, org, device, key, ts, value, Quality(quality), bool(correction))
         for seq, org, device, key, ts, value, quality, correction in rows
     ]
 
 
+def outbox_batch(conn: apsw.Connection, after_seq: int, limit: int) -> list[OutboxItem]:
+    """Committed readings after `after_seq`, in sequence order."""
+    return _outbox(
+        conn.execute(_OUTBOX + "WHERE r.seq > ? ORDER BY r.seq LIMIT ?", (after_seq, limit))
+    )
+
+
+def outbox_items(conn: apsw.Connection, first: int, last: int) -> list[OutboxItem]:
+    """Committed readings with sequence numbers in [first, last], in sequence order."""
+    return _outbox(
+        conn.execute(_OUTBOX + "WHERE r.seq BETWEEN ? AND ? ORDER BY r.seq", (first, last))
+    )
+
+
 def synced_seq(conn: apsw.Connection) -> int:
     """The highest sequence the upstream has acknowledged (everything at or below it)."""
-    return _meta_int(conn, "synced_seq")
+    return meta_int(conn, "synced_seq")
 
 
 def mark_synced(conn: apsw.Connection, seq: int) -> int:
     """Advance the synced watermark to `seq` (never backwards); returns the watermark."""
-    high = _meta_int(conn, "seq_high_water")
+    high = meta_int(conn, "seq_high_water")
     if seq > high:
         raise ValueError(f"sequence {seq} has not been written (highest is {high})")
-    current = max(_meta_int(conn, "synced_seq"), seq)
-    _set_meta(conn, "synced_seq", current)
+    current = max(meta_int(conn, "synced_seq"), seq)
+    set_meta(conn, "synced_seq", current)
     return current
 
 

@@ -28,21 +28,34 @@ from edge import ids
 from edge.models import (
     ApiKey,
     Bucket,
+    Component,
     Device,
     DeviceGroup,
     Event,
     Organization,
     OutboxItem,
+    Owner,
     Page,
     Point,
+    QuarantinedReading,
     Reading,
     Site,
     StoredReading,
     now_ms,
 )
 from edge.settings import Settings
-from edge.store import _catalog, _cursor, _events, _idempotency, _keys, _migrations, _readings
-from edge.store._catalog import DeviceFilter
+from edge.store import (
+    _catalog,
+    _components,
+    _cursor,
+    _events,
+    _idempotency,
+    _keys,
+    _migrations,
+    _readings,
+    _sync,
+)
+from edge.store._catalog import DeviceFilter, NotFound
 from edge.store._connections import ReaderPool
 from edge.store._files import check_file
 from edge.store._writer import Writer, WriterStats
@@ -97,6 +110,8 @@ class Store:
             self.organization = self._write(
                 lambda c: _catalog.ensure_organization(c, settings.gateway.organization)
             )
+            # Made now, not on first use: status pages must never wait for the writer.
+            self.gateway_id: str = self._write(_sync.gateway_id)
         except BaseException:
             self.close()
             raise
@@ -165,16 +180,16 @@ class Store:
         return self._read(lambda c: _idempotency.answer(c, key_id, idem_key))
 
     def point_ids(
-        self, org_id: str, pairs: set[tuple[str, str]], create: bool = True
+        self, owner: Owner, pairs: set[tuple[str, str]], create: bool = True
     ) -> tuple[dict[tuple[str, str], int], list[tuple[str, str]]]:
         """Point ids for (device id, metric) pairs; missing metrics of live devices are added."""
         pairs_json = msgspec.json.encode(sorted(pairs)).decode()
-        found = self._read(lambda c: _catalog.find_points(c, org_id, pairs_json))
+        found = self._read(lambda c: _catalog.find_points(c, owner, pairs_json))
         missing = pairs - found.keys()
         if not missing:
             return found, []
         # Only new metrics (or unknown devices) take a write transaction.
-        more, unknown = self._write(lambda c: _catalog.point_ids(c, org_id, missing, create))
+        more, unknown = self._write(lambda c: _catalog.point_ids(c, owner, missing, create))
         self._writer.known_points.update(more.values())
         return {**found, **more}, unknown
 
@@ -186,7 +201,7 @@ class Store:
 
     def range(
         self,
-        org_id: str,
+        owner: Owner,
         point_id: int,
         start_ms: int,
         end_ms: int,
@@ -197,14 +212,14 @@ class Store:
         _check_window(start_ms, end_ms)
 
         def query(conn: apsw.Connection, after: Any, n: int) -> list[StoredReading]:
-            _catalog.point_in_org(conn, org_id, point_id)
+            _catalog.point_in_org(conn, owner, point_id)
             return _readings.range_(conn, point_id, start_ms, end_ms, after, n)
 
         return self._page(query, cursor, (int, int), lambda r: (r.ts_ms, r.seq), limit)
 
     def device_range(
         self,
-        org_id: str,
+        owner: Owner,
         point_ids: Sequence[int],
         start_ms: int,
         end_ms: int,
@@ -217,7 +232,7 @@ class Store:
 
         def query(conn: apsw.Connection, after: Any, n: int) -> list[StoredReading]:
             for point_id in point_ids:
-                _catalog.point_in_org(conn, org_id, point_id)
+                _catalog.point_in_org(conn, owner, point_id)
             return _readings.range_points(conn, ids_json, start_ms, end_ms, after, n)
 
         return self._page(
@@ -242,7 +257,7 @@ class Store:
         return Page(rows, _cursor.encode(*key(rows[-1])) if more else None)
 
     def aggregate(
-        self, org_id: str, point_id: int, start_ms: int, end_ms: int, interval_s: int, fn: str
+        self, owner: Owner, point_id: int, start_ms: int, end_ms: int, interval_s: int, fn: str
     ) -> list[Bucket]:
         """`fn` (avg, min, max, sum, count, p95, p99) of good readings per interval."""
         _check_window(start_ms, end_ms)
@@ -252,8 +267,18 @@ class Store:
             raise ValueError("interval must be at least 1 s")
 
         def query(conn: apsw.Connection) -> list[Bucket]:
-            _catalog.point_in_org(conn, org_id, point_id)
+            _catalog.point_in_org(conn, owner, point_id)
             return _readings.aggregate(conn, point_id, start_ms, end_ms, interval_s * 1000, fn)
+
+        return self._read(query)
+
+    def summary(self, org_id: str, point_id: int, start_ms: int, end_ms: int) -> _readings.Summary:
+        """Count, min, max, avg, sum, first and last of a point's good current readings."""
+        _check_window(start_ms, end_ms)
+
+        def query(conn: apsw.Connection) -> _readings.Summary:
+            _catalog.point_in_org(conn, org_id, point_id)
+            return _readings.summary(conn, point_id, start_ms, end_ms)
 
         return self._read(query)
 
@@ -270,6 +295,90 @@ class Store:
     def synced_seq(self) -> int:
         """The synced watermark."""
         return self._read(_readings.synced_seq)
+
+    # The sync agent's state
+
+    def sync_pending(self) -> list[tuple[int, int]]:
+        """Push batches recorded but not acknowledged (resent first after a restart)."""
+        return self._read(_sync.pending_batches)
+
+    def sync_plan(self, size: int, count: int = 1) -> list[tuple[int, int]]:
+        """Record up to `count` next push batches of up to `size` readings (sequence ranges)."""
+        return self._write(lambda c: _sync.plan_batches(c, size, count))
+
+    def sync_items(self, first: int, last: int) -> list[OutboxItem]:
+        """The readings of a push batch."""
+        return self._read(lambda c: _sync.batch_items(c, first, last))
+
+    def sync_ack(self, *firsts: int) -> int:
+        """The upstream holds the batches starting at `firsts`; returns the synced watermark."""
+        return self._write(lambda c: _sync.ack_batches(c, list(firsts)))
+
+    def sync_split(self, first: int, last: int) -> list[tuple[int, int]]:
+        """Replace a refused batch by its halves, to isolate the readings refused."""
+        return self._write(lambda c: _sync.split_batch(c, first, last))
+
+    def sync_quarantine(
+        self, first: int, status: int, error: Any
+    ) -> tuple[list[QuarantinedReading], int]:
+        """Quarantine a refused batch with the upstream's answer; the rest goes on."""
+        return self._write(lambda c: _sync.quarantine_batch(c, first, status, error))
+
+    def quarantine_page(self, org_id: str, cursor: str | None, limit: int = 100) -> Page:
+        """The org's quarantined readings, a keyset page at a time."""
+        return self._page(
+            lambda c, after, n: _sync.quarantine_page(c, org_id, after, n),
+            cursor,
+            (str,),
+            lambda q: (q.id,),
+            limit,
+        )
+
+    def quarantined(self, org_id: str, item_id: str) -> QuarantinedReading:
+        """One quarantined reading of the org, or NotFound."""
+        found = self._read(lambda c: _sync.quarantined(c, org_id, item_id))
+        if found is None:
+            raise NotFound(f"no quarantined reading {item_id}")
+        return found
+
+    def quarantine_retry(self, org_id: str, item_id: str) -> None:
+        """Ask the sync agent to send a quarantined reading again."""
+        if not self._write(lambda c: _sync.request_retry(c, org_id, item_id)):
+            raise NotFound(f"no quarantined reading {item_id}")
+
+    def quarantine_retries(self, limit: int = 100) -> list[QuarantinedReading]:
+        """Quarantined readings waiting to be sent again."""
+        return self._read(lambda c: _sync.retry_requested(c, limit))
+
+    def quarantine_retried(self, item_id: str, status: int | None, error: Any) -> None:
+        """Record a retry's answer (accepted: the reading leaves quarantine)."""
+        self._write(lambda c: _sync.retried(c, item_id, status, error))
+
+    def quarantine_discard(self, org_id: str, item_id: str) -> QuarantinedReading:
+        """Drop a quarantined reading for good."""
+        found = self._write(lambda c: _sync.discard(c, org_id, item_id))
+        if found is None:
+            raise NotFound(f"no quarantined reading {item_id}")
+        return found
+
+    def quarantine_count(self) -> int:
+        """How many readings are in quarantine."""
+        return self._read(_sync.quarantine_count)
+
+    def pull_watermark(self, resource: str) -> tuple[int, str] | None:
+        """The (updated_at, id) of the last row pulled of a resource."""
+        return self._read(lambda c: _sync.pull_watermark(c, resource))
+
+    def set_pull_watermark(self, resource: str, updated_at: int, id_: str) -> None:
+        self._write(lambda c: _sync.set_pull_watermark(c, resource, updated_at, id_))
+
+    def upstream_devices(self) -> dict[str, str]:
+        """Devices the upstream holds: id -> origin (`local`: registered by us; `upstream`)."""
+        return self._read(_sync.upstream_devices)
+
+    def mark_upstream_device(self, device_id: str, origin: str) -> None:
+        """Remember that the upstream holds a device, and where it was born."""
+        self._write(lambda c: _sync.mark_upstream_device(c, device_id, origin))
 
     def backlog(self) -> tuple[int, int | None]:
         """Unsynced readings and the timestamp of the oldest one."""
@@ -334,58 +443,65 @@ class Store:
         """An organization by id."""
         return self._read(lambda c: _catalog.organization(c, org_id))
 
-    def create_site(self, org_id: str, name: str) -> Site:
-        """A new site in the org."""
-        return self._write(lambda c: _catalog.create_grouping(c, "sites", org_id, name))
+    def create_site(self, owner: Owner, name: str, customer_id: str | None = None) -> Site:
+        """A new site in the org, serving an external customer if named."""
+        return self._write(lambda c: _catalog.create_site(c, owner, name, customer_id))
 
-    def create_device_group(self, org_id: str, name: str) -> DeviceGroup:
+    def create_device_group(self, owner: Owner, name: str) -> DeviceGroup:
         """A new device group in the org."""
-        return self._write(lambda c: _catalog.create_grouping(c, "device_groups", org_id, name))
+        return self._write(lambda c: _catalog.create_device_group(c, owner, name))
 
-    def grouping(self, table: str, org_id: str, object_id: str) -> Site | DeviceGroup:
+    def upsert_grouping(self, table: str, org_id: str, row: dict[str, Any]) -> None:
+        """Create or update a site (`sites`) or device group (`device_groups`) by its id."""
+        self._write(lambda c: _catalog.upsert_grouping(c, table, org_id, row))
+
+    def grouping(self, table: str, owner: Owner, object_id: str) -> Site | DeviceGroup:
         """One site (`sites`) or device group (`device_groups`) of the org."""
-        return self._read(lambda c: _catalog.grouping(c, table, org_id, object_id))
+        return self._read(lambda c: _catalog.grouping(c, table, owner, object_id))
 
     def grouping_page(
         self,
         table: str,
-        org_id: str,
+        owner: Owner,
         updated_since: int | None = None,
         cursor: str | None = None,
         limit: int = 100,
     ) -> Page:
         """A keyset page of sites (`sites`) or device groups (`device_groups`)."""
         return self._page(
-            lambda c, after, n: _catalog.grouping_page(c, table, org_id, updated_since, after, n),
+            lambda c, after, n: _catalog.grouping_page(c, table, owner, updated_since, after, n),
             cursor,
             (int, str),
             lambda g: (g.updated_at, g.id),
             limit,
         )
 
-    def create_device(self, device: Device) -> Device:
-        """Register a device; its id is kept if given (devices synced from upstream keep theirs)."""
-        return self._write(lambda c: _catalog.create_device(c, device))
+    def create_device(self, device: Device, owner: Owner | None = None) -> Device:
+        """Register a device; its id is kept if given (devices synced from upstream keep theirs).
 
-    def device(self, org_id: str, device_id: str) -> Device:
-        """One of the org's devices, or NotFound."""
-        return self._read(lambda c: _catalog.device(c, org_id, device_id))
+        A bounded `owner` must place it in one of its groups / at a site of its customers.
+        """
+        return self._write(lambda c: _catalog.create_device(c, device, owner))
+
+    def device(self, owner: Owner, device_id: str) -> Device:
+        """One of the org's (boundary's) devices, or NotFound."""
+        return self._read(lambda c: _catalog.device(c, owner, device_id))
 
     def update_device(
-        self, org_id: str, device_id: str, expected_version: int | None = None, **changes: Any
+        self, owner: Owner, device_id: str, expected_version: int | None = None, **changes: Any
     ) -> Device:
         """Change a device's fields; its version and updated_at advance (Conflict if stale)."""
         return self._write(
-            lambda c: _catalog.update_device(c, org_id, device_id, changes, expected_version)
+            lambda c: _catalog.update_device(c, owner, device_id, changes, expected_version)
         )
 
-    def delete_device(self, org_id: str, device_id: str) -> Device:
+    def delete_device(self, owner: Owner, device_id: str) -> Device:
         """Soft-delete a device; it stays visible to `updated_since` listings as deleted."""
-        return self._write(lambda c: _catalog.delete_device(c, org_id, device_id))
+        return self._write(lambda c: _catalog.delete_device(c, owner, device_id))
 
     def device_page(
         self,
-        org_id: str,
+        owner: Owner,
         where: DeviceFilter | None = None,
         cursor: str | None = None,
         limit: int = 100,
@@ -393,20 +509,57 @@ class Store:
         """A keyset page of the org's devices in (updated_at, id) order."""
         where = where or DeviceFilter()
         return self._page(
-            lambda c, after, n: _catalog.device_page(c, org_id, where, after, n),
+            lambda c, after, n: _catalog.device_page(c, owner, where, after, n),
             cursor,
             (int, str),
             lambda d: (d.updated_at, d.id),
             limit,
         )
 
-    def count_devices(self, org_id: str) -> int:
-        """How many live devices the org has."""
-        return self._read(lambda c: _catalog.count_devices(c, org_id))
+    def count_devices(self, owner: Owner) -> int:
+        """How many live devices the org (boundary) has."""
+        return self._read(lambda c: _catalog.count_devices(c, owner))
 
     def devices(self, org_id: str) -> list[Device]:
         """The org's devices."""
         return self._read(lambda c: _catalog.devices(c, org_id))
+
+    def create_component(self, owner: Owner, component: Component) -> Component:
+        """Add a part to one of the owner's devices (Refused if a sensor is not its point)."""
+        return self._write(lambda c: _components.create(c, owner, component))
+
+    def component(self, owner: Owner, component_id: str) -> Component:
+        """One live component of the owner's devices, or NotFound."""
+        return self._read(lambda c: _components.get(c, owner, component_id))
+
+    def component_page(
+        self,
+        owner: Owner,
+        device_id: str | None = None,
+        updated_since: int | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """A keyset page of components in (updated_at, id) order."""
+        return self._page(
+            lambda c, after, n: _components.page(c, owner, device_id, updated_since, after, n),
+            cursor,
+            (int, str),
+            lambda x: (x.updated_at, x.id),
+            limit,
+        )
+
+    def update_component(
+        self, owner: Owner, component_id: str, expected_version: int | None = None, **changes: Any
+    ) -> Component:
+        """Change a component's fields; Conflict if `expected_version` is stale."""
+        return self._write(
+            lambda c: _components.update(c, owner, component_id, changes, expected_version)
+        )
+
+    def delete_component(self, owner: Owner, component_id: str) -> Component:
+        """Soft-delete a component."""
+        return self._write(lambda c: _components.delete(c, owner, component_id))
 
     def create_points(self, org_id: str, points: list[Point]) -> list[Point]:
         """Add points to the org's devices; they may receive readings once this returns."""
@@ -414,9 +567,9 @@ class Store:
         self._writer.known_points.update(p.id for p in created)
         return created
 
-    def points(self, org_id: str, device_id: str | None = None) -> list[Point]:
-        """The org's points, of one device if given."""
-        return self._read(lambda c: _catalog.points(c, org_id, device_id))
+    def points(self, owner: Owner, device_id: str | None = None) -> list[Point]:
+        """The org's (boundary's) points, of one device if given."""
+        return self._read(lambda c: _catalog.points(c, owner, device_id))
 
     # Events
 
@@ -446,10 +599,27 @@ class Store:
     # API keys
 
     def create_api_key(
-        self, org_id: str, name: str, scopes: list[str], device_id: str | None = None
+        self,
+        org_id: str,
+        name: str,
+        scopes: list[str],
+        device_id: str | None = None,
+        *,
+        groups: Sequence[str] = (),
+        customers: Sequence[str] = (),
     ) -> tuple[ApiKey, str]:
-        """A new key and its secret; the secret is not stored and cannot be shown again."""
-        return self._write(lambda c: _keys.create(c, org_id, name, scopes, device_id))
+        """A new key and its secret; the secret is not stored and cannot be shown again.
+
+        `groups` / `customers` limit the key to devices in those device groups / at sites of
+        those customers (each group must be the org's).
+        """
+
+        def create(conn: apsw.Connection) -> tuple[ApiKey, str]:
+            for group in groups:
+                _catalog.grouping(conn, "device_groups", org_id, group)
+            return _keys.create(conn, org_id, name, scopes, device_id, groups, customers)
+
+        return self._write(create)
 
     def create_registration_token(self, org_id: str, device_id: str, expires_at: int) -> str:
         """A one-time token that a device exchanges for its own credential."""

@@ -216,6 +216,10 @@ class Writer:
                     return
                 time.sleep(self._settings.retry_s)
                 continue
+            except (_catalog.NotFound, _catalog.Conflict, _catalog.Refused) as error:
+                # A refusal of the caller's request, not a failure of the store.
+                self._resolve_failed(batch, error)
+                return
             except Exception as error:  # the caller gets the error; the writer carries on
                 self.stats.write_failures += 1
                 log.exception("write transaction failed")

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from tests.bench import api, disk, ingest, latest, modbus, window
+from tests.bench import api, disk, ingest, latest, modbus, sync, window
 from tests.bench._common import FULL, QUICK, Result, table
 
 BENCHMARKS = {
@@ -16,6 +16,7 @@ BENCHMARKS = {
     "latest": latest.run,
     "modbus": modbus.run,
     "api": api.run,
+    "sync": sync.run,
 }
 
 

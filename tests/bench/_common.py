@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+import httpx
 
 from edge import settings as S
 from edge.models import Device, Point, Reading
@@ -160,3 +167,48 @@ def table(results: Sequence[Result]) -> str:
         lines.append("  ".join(cells).rstrip())
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# Benchmarks measure throughput, not the rate limiter.
+UNLIMITED: Final = {
+    f"EDGE_API_{kind}_{what}": value
+    for kind in ("READ", "WRITE", "INGEST")
+    for what, value in (("PER_MIN", "1000000"), ("BURST", "100000"))
+}
+
+
+def start_gateway(
+    directory: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str, str]:
+    """`edge run` in its own process on a free port with an admin key: (process, url, key)."""
+    full = {
+        **os.environ,
+        "EDGE_DATA_DIR": directory,
+        "EDGE_HTTP_HOST": "127.0.0.1",
+        "EDGE_HTTP_PORT": str(free_port()),
+        "EDGE_LOG_LEVEL": "WARNING",
+        **UNLIMITED,
+        **(env or {}),
+    }
+    made = subprocess.run(
+        [sys.executable, "-m", "edge", "keys", "create", "--scopes", "admin"],
+        env=full, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    key = made.stdout.splitlines()[-1]
+    process = subprocess.Popen([sys.executable, "-m", "edge", "run"], env=full, text=True)
+    url = f"http://127.0.0.1:{full['EDGE_HTTP_PORT']}"
+    for _ in range(400):
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                return process, url, key
+        except httpx.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("the gateway did not start")

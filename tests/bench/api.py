@@ -7,10 +7,6 @@ this measures throughput, not the limiter); this process is the load generator.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,50 +14,13 @@ from typing import Final
 
 import httpx
 
-from tests.bench._common import QUICK, Result, Sizes, at_least, quantile
+from tests.bench._common import QUICK, Result, Sizes, at_least, quantile, start_gateway
 
 BATCH: Final = 1_000
 CONCURRENCY: Final = 8
 LIST_RATE: Final = 200
 INGEST_TARGET: Final = 100_000
 DEVICES: Final = 50
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _start(directory: str) -> tuple[subprocess.Popen[str], str, str]:
-    env = {
-        **os.environ,
-        "EDGE_DATA_DIR": directory,
-        "EDGE_HTTP_HOST": "127.0.0.1",
-        "EDGE_HTTP_PORT": str(_free_port()),
-        "EDGE_LOG_LEVEL": "WARNING",
-        "EDGE_API_READ_PER_MIN": "1000000",
-        "EDGE_API_READ_BURST": "100000",
-        "EDGE_API_WRITE_PER_MIN": "1000000",
-        "EDGE_API_WRITE_BURST": "100000",
-        "EDGE_API_INGEST_PER_MIN": "1000000",
-        "EDGE_API_INGEST_BURST": "100000",
-    }
-    made = subprocess.run(
-        [sys.executable, "-m", "edge", "keys", "create", "--scopes", "admin"],
-        env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    key = made.stdout.splitlines()[-1]
-    process = subprocess.Popen([sys.executable, "-m", "edge", "run"], env=env, text=True)
-    url = f"http://127.0.0.1:{env['EDGE_HTTP_PORT']}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                return process, url, key
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("the gateway did not start")
 
 
 def _batches(device_ids: list[str], count: int) -> list[bytes]:
@@ -123,7 +82,7 @@ def run(sizes: Sizes) -> list[Result]:
     """Ingest readings/s and GET /v1/devices latency against a gateway in another process."""
     seconds = 3.0 if sizes == QUICK else 10.0
     with tempfile.TemporaryDirectory() as directory:
-        process, url, key = _start(directory)
+        process, url, key = start_gateway(directory)
         try:
             headers = {"Authorization": f"Bearer {key}"}
             device_ids = [

@@ -15,8 +15,13 @@ def api(gateway_factory, settings):
     gw = gateway_factory()
     store = gw.runtime.store
 
-    def key(*scopes: str, org_id: str | None = None) -> dict[str, str]:
-        _, secret = store.create_api_key(org_id or store.organization.id, "test", list(scopes))
+    def key(
+        *scopes: str, org_id: str | None = None, groups: tuple = (), customers: tuple = ()
+    ) -> dict[str, str]:
+        _, secret = store.create_api_key(
+            org_id or store.organization.id, "test", list(scopes), groups=groups,
+            customers=customers,
+        )  # fmt: skip
         return {"Authorization": f"Bearer {secret}"}
 
     gw.key = key

@@ -5,29 +5,40 @@ from __future__ import annotations
 from litestar import Router
 from litestar.di import Provide
 
+from web.api.admin import QuarantineController, SyncStatusController
 from web.api.auth import guard
+from web.api.components import ComponentsController
 from web.api.devices import DevicesController
 from web.api.dialect import DIALECTS, Dialect
 from web.api.identity import IdentityController
 from web.api.provisioning import ProvisioningController
+from web.api.readings import ReadingsController
 from web.api.telemetry import DeviceTelemetryController, TelemetryController
+from web.api.telemetry_export import TelemetryExportController
 from web.api.topology import (
     DeviceGroupsController,
     DeviceProfilesController,
+    SensorProfilesController,
     SensorsController,
     SitesController,
 )
 
 CONTROLLERS = (
+    SyncStatusController,
+    QuarantineController,
     IdentityController,
     ProvisioningController,
     DevicesController,
     TelemetryController,
     DeviceTelemetryController,
+    TelemetryExportController,
+    ReadingsController,
     SitesController,
     DeviceGroupsController,
     SensorsController,
+    ComponentsController,
     DeviceProfilesController,
+    SensorProfilesController,
 )
 
 

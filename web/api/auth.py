@@ -15,7 +15,7 @@ from typing import Final
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
-from edge.models import ApiKey, Organization
+from edge.models import ApiKey, Boundary, Organization
 from edge.runtime import Runtime
 from web.api.errors import ApiError
 from web.api.limits import RateLimiter
@@ -38,6 +38,11 @@ class Caller:
     @property
     def org_id(self) -> str:
         return self.key.org_id
+
+    @property
+    def boundary(self) -> Boundary:
+        """What of its organization the key may see: device queries go through this."""
+        return self.key.boundary
 
 
 class Authenticator:

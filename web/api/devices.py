@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,16 +18,8 @@ from web.api.dialect import Dialect
 from web.api.errors import ApiError
 
 MUTABLE = ("name", "site_id", "group_id", "tags", "enabled")
-
-
-def _if_match(request: Request) -> int | None:
-    header = request.headers.get("if-match")
-    if header is None or header.strip() == "*":
-        return None
-    try:
-        return int(header.strip().strip('"').rsplit(".", 1)[1])
-    except (IndexError, ValueError):
-        raise ApiError(400, "If-Match must be an ETag this API returned.") from None
+# A caller may choose a new device's id (a downstream gateway registering its own devices).
+DEVICE_ID = re.compile(r"^dev_[A-Za-z0-9_-]{1,64}$")
 
 
 class DevicesController(Controller):
@@ -61,7 +54,7 @@ class DevicesController(Controller):
         items: list[dict[str, Any]] = []
         while True:
             page = await asyncio.to_thread(
-                runtime.store.device_page, caller.org_id, where, cursor, size
+                runtime.store.device_page, caller.boundary, where, cursor, size
             )
             shown = [resources.device(runtime, d, dialect.camel_case) for d in page.items]
             items += [d for d in shown if status is None or d["status"] == status]
@@ -74,7 +67,9 @@ class DevicesController(Controller):
         self, request: Request, runtime: NamedDependency[Runtime], dialect: NamedDependency[Dialect]
     ) -> dict[str, Any]:
         """How many devices the organization has."""
-        count = await asyncio.to_thread(runtime.store.count_devices, params.caller(request).org_id)
+        count = await asyncio.to_thread(
+            runtime.store.count_devices, params.caller(request).boundary
+        )
         return dialect.one(request, {"count": count, "approximate": True})
 
     @get("/{device_id:str}", opt={"scope": "devices.read"})
@@ -86,7 +81,9 @@ class DevicesController(Controller):
         device_id: FromPath[str],
     ) -> Response[dict[str, Any]]:
         """One device, with its ETag."""
-        d = await asyncio.to_thread(runtime.store.device, params.caller(request).org_id, device_id)
+        d = await asyncio.to_thread(
+            runtime.store.device, params.caller(request).boundary, device_id
+        )
         body = dialect.one(request, resources.device(runtime, d, dialect.camel_case))
         return Response(body, headers={"ETag": resources.etag(d)})
 
@@ -102,9 +99,13 @@ class DevicesController(Controller):
         if kind not in runtime.device_types:
             raise ApiError(422, f"type must be one of {', '.join(sorted(runtime.device_types))}.",
                            {"field": "type"})  # fmt: skip
+        given = body.get("id")
+        if given is not None and (not isinstance(given, str) or not DEVICE_ID.match(given)):
+            raise ApiError(422, "id must look like dev_ followed by letters and digits.",
+                           {"field": "id"})  # fmt: skip
         add = runtime.device_types[kind]
         try:
-            d = await asyncio.to_thread(add, runtime.store, params.caller(request).org_id, body)
+            d = await asyncio.to_thread(add, runtime.store, params.caller(request).boundary, body)
         except (ValueError, KeyError, TypeError) as error:
             raise ApiError(422, str(error).strip("'\""), {"field": "body"}) from None
         out = dialect.one(request, resources.device(runtime, d, dialect.camel_case))
@@ -123,12 +124,14 @@ class DevicesController(Controller):
         unknown = sorted(set(body) - set(MUTABLE))
         if unknown:
             raise ApiError(422, f"{unknown[0]} cannot be changed.", {"field": unknown[0]})
-        expected = _if_match(request)
+        expected = params.if_match(request)
         d = await asyncio.to_thread(
             lambda: runtime.store.update_device(
-                params.caller(request).org_id, device_id, expected_version=expected, **body
+                params.caller(request).boundary, device_id, expected_version=expected, **body
             )
         )
+        # A device moved out of a key's groups must stop taking that key's readings now.
+        request.app.state.point_cache.forget_device(device_id)
         out = dialect.one(request, resources.device(runtime, d, dialect.camel_case))
         return Response(out, headers={"ETag": resources.etag(d)})
 
@@ -138,7 +141,7 @@ class DevicesController(Controller):
     ) -> None:
         """Decommission a device; its data stays, per retention."""
         await asyncio.to_thread(
-            runtime.store.delete_device, params.caller(request).org_id, device_id
+            runtime.store.delete_device, params.caller(request).boundary, device_id
         )
         request.app.state.point_cache.forget_device(device_id)
 
@@ -152,10 +155,10 @@ class DevicesController(Controller):
     ) -> dict[str, Any]:
         """Status, last contact, poll success rate, last error and the newest readings' quality."""
         caller = params.caller(request)
-        d = await asyncio.to_thread(runtime.store.device, caller.org_id, device_id)
+        d = await asyncio.to_thread(runtime.store.device, caller.boundary, device_id)
         driver = runtime.driver_of(d)
         found = (driver.health(d.id) if driver is not None else None) or {}
-        points = await asyncio.to_thread(runtime.store.points, caller.org_id, d.id)
+        points = await asyncio.to_thread(runtime.store.points, caller.boundary, d.id)
         latest = await asyncio.to_thread(
             runtime.store.latest, caller.org_id, [p.id for p in points]
         )
@@ -188,7 +191,7 @@ class DevicesController(Controller):
         """Run a command through the device's driver: `write` a point, `refresh_config` ..."""
         caller = params.caller(request)
         body = params.json_body(dialect, await request.body())
-        d = await asyncio.to_thread(runtime.store.device, caller.org_id, device_id)
+        d = await asyncio.to_thread(runtime.store.device, caller.boundary, device_id)
         driver = runtime.driver_of(d)
         if driver is None:
             raise ApiError(422, f"Devices of type {d.type} take no commands.", {"field": "command"})

@@ -19,7 +19,7 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from edge.store import Conflict, InvalidCursor, NotFound
+from edge.store import Conflict, InvalidCursor, NotFound, Refused
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +88,23 @@ def _framework(request: Request, exc: HTTPException) -> Response[Any]:
     return error_response(request, ApiError(status, message, headers=exc.headers or {}))
 
 
+# The store's refusals and their statuses (their messages are the caller's to read).
+_STORE_ERRORS: tuple[tuple[type[Exception], int], ...] = ((NotFound, 404), (Conflict, 409),
+                                                         (Refused, 422))  # fmt: skip
+
+
+def _sentence(message: str) -> str:
+    """A store message as a sentence, ids untouched (`capitalize` would lowercase them)."""
+    return message[:1].upper() + message[1:] + "."
+
+
 def handle(request: Request, exc: Exception) -> Response[Any]:
     """Map any exception raised while serving an API path to the error body."""
     if isinstance(exc, ApiError):
         return error_response(request, exc)
-    if isinstance(exc, NotFound):
-        return error_response(request, ApiError(404, str(exc).capitalize() + "."))
-    if isinstance(exc, Conflict):
-        return error_response(request, ApiError(409, str(exc).capitalize() + "."))
+    for kind, status in _STORE_ERRORS:
+        if isinstance(exc, kind):
+            return error_response(request, ApiError(status, _sentence(str(exc))))
     if isinstance(exc, InvalidCursor):
         return error_response(
             request, ApiError(400, "The cursor is not valid.", {"param": "cursor"})

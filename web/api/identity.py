@@ -36,7 +36,7 @@ class IdentityController(Controller):
                 "scopes": caller.key.scopes,
                 "version": "v1",
                 "rate_limit": {"requests_per_minute": api.read_per_min, "requests_per_day": None},
-                "allowed_group_ids": [],
-                "allowed_customer_ids": [],
+                "allowed_group_ids": caller.key.allowed_group_ids,
+                "allowed_customer_ids": caller.key.allowed_customer_ids,
             },
         )

@@ -28,6 +28,17 @@ def page_size(dialect: Dialect, limit: int | None, camel: int | None) -> int:
     return (camel if dialect.camel_case else limit) or limit or camel or DEFAULT_PAGE
 
 
+def if_match(request: Request) -> int | None:
+    """The version an If-Match ETag names (None without one, or for `*`); 400 if not ours."""
+    header = request.headers.get("if-match")
+    if header is None or header.strip() == "*":
+        return None
+    try:
+        return int(header.strip().strip('"').rsplit(".", 1)[1])
+    except (IndexError, ValueError):
+        raise ApiError(400, "If-Match must be an ETag this API returned.") from None
+
+
 def json_body(dialect: Dialect, raw: bytes) -> dict[str, Any]:
     """A JSON object body in snake_case; 400 for anything else."""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from edge.models import Device
+from edge.models import Component, Device
 from edge.runtime import Runtime
 from web.api.errors import ApiError
 
@@ -30,9 +30,9 @@ def epoch_ms(value: datetime | None, param: str) -> int | None:
     return int(value.timestamp() * 1000)
 
 
-def etag(device: Device) -> str:
-    """The device's entity tag: it changes with every write."""
-    return f'"{device.id}.{device.version}"'
+def etag(record: Device | Component) -> str:
+    """A versioned record's entity tag: it changes with every write."""
+    return f'"{record.id}.{record.version}"'
 
 
 def device(runtime: Runtime, d: Device, sepolo: bool = False) -> dict[str, Any]:

@@ -11,43 +11,31 @@ import contextlib
 import gzip
 import hashlib
 import io
-import re
 import time
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 
-from edge.models import Quality, Reading
+from edge.models import Owner, Quality, Reading
 from edge.runtime import Runtime
 from edge.store import AGGREGATES, IdempotentAnswer
-from web.api import params, resources
+from web.api import params, series
 from web.api.auth import Caller
 from web.api.dialect import Dialect
 from web.api.errors import ApiError
+from web.api.series import DeviceId, From, FromUtc, To, ToUtc
 
 MAX_READINGS: Final = 1_000
-RAW_WINDOW_MS: Final = 31 * 86_400_000
-AGGREGATE_WINDOW_MS: Final = 366 * 86_400_000
-# An aggregate answer of more buckets than this is a mistake (1 s buckets over a year).
-MAX_BUCKETS: Final = 100_000
 # A gzip body may inflate to at most this: 1,000 readings never need more.
 MAX_INFLATED: Final = 4 * 1024 * 1024
-INTERVAL: Final = re.compile(r"^(\d+)([smhd]?)$")
-UNIT_S: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
 QUALITIES: Final = {q.name.lower(): q for q in Quality}
 # How long a resolved point id is trusted without asking the store again.
 POINT_CACHE_S: Final = 5.0
 POINT_CACHE_MAX: Final = 100_000
-
-From = Annotated[datetime | None, QueryParameter(name="from")]
-FromUtc = Annotated[datetime | None, QueryParameter(name="fromUtc")]
-To = Annotated[datetime | None, QueryParameter(name="to")]
-ToUtc = Annotated[datetime | None, QueryParameter(name="toUtc")]
-DeviceId = Annotated[str | None, QueryParameter(name="deviceId")]
 
 
 class _Incoming(msgspec.Struct, frozen=True):
@@ -61,41 +49,6 @@ class _Incoming(msgspec.Struct, frozen=True):
 
 class _Batch(msgspec.Struct, frozen=True):
     readings: list[_Incoming]
-
-
-def _window(
-    start: datetime | None, end: datetime | None, longest_ms: int, use: str
-) -> tuple[int, int]:
-    if start is None or end is None:
-        raise ApiError(400, "from and to are required.", {"params": ["from", "to"]})
-    start_ms = resources.epoch_ms(start, "from")
-    end_ms = resources.epoch_ms(end, "to")
-    assert start_ms is not None and end_ms is not None
-    if end_ms <= start_ms:
-        raise ApiError(400, "to must be after from.", {"params": ["from", "to"]})
-    if end_ms - start_ms > longest_ms:
-        days = longest_ms // 86_400_000
-        raise ApiError(400, f"The window is longer than {days} days; {use}.",
-                       {"max_days": days})  # fmt: skip
-    return start_ms, end_ms
-
-
-def _interval_s(text: str) -> int:
-    match = INTERVAL.match(text.strip())
-    if not match or int(match[1]) == 0:
-        raise ApiError(400, "interval must look like 30s, 15m, 1h or 1d.", {"param": "interval"})
-    return int(match[1]) * UNIT_S[match[2]]
-
-
-def _reading_out(device_id: str, metric: str, r: Any) -> dict[str, Any]:
-    return {
-        "device_id": device_id,
-        "metric": metric,
-        "ts": resources.iso(r.ts_ms),
-        "value": r.value,
-        "quality": r.quality.name.lower(),
-        "correction": r.correction,
-    }
 
 
 class TelemetryController(Controller):
@@ -156,16 +109,18 @@ class TelemetryController(Controller):
     ) -> dict[str, Any]:
         """Raw readings of one device's metric, oldest first."""
         caller: Caller = params.caller(request)
-        device = _required(device_id or device_id_camel, "device_id")
-        window = _window(start or start_utc, end or end_utc, RAW_WINDOW_MS, "use /telemetry/export")
+        device = series.required(device_id or device_id_camel, "device_id")
+        window = series.window(
+            start or start_utc, end or end_utc, series.RAW_WINDOW_MS, "use /telemetry/export"
+        )
         size = params.page_size(dialect, limit, page_size)
         point = await _point(runtime, caller, device, metric)
         if point is None:
             return dialect.page(request, [], None, size)
         page = await asyncio.to_thread(
-            runtime.store.range, caller.org_id, point, *window, cursor, size
+            runtime.store.range, caller.boundary, point, *window, cursor, size
         )
-        items = [_reading_out(device, metric, r) for r in page.items]
+        items = [series.reading_out(device, metric, r) for r in page.items]
         return dialect.page(request, items, page.next_cursor, size)
 
     @get("/aggregate", opt={"scope": "telemetry.read"})
@@ -186,23 +141,19 @@ class TelemetryController(Controller):
     ) -> dict[str, Any]:
         """avg, min, max, sum, count, p95 or p99 of good readings per interval."""
         caller: Caller = params.caller(request)
-        device = _required(device_id or device_id_camel, "device_id")
+        device = series.required(device_id or device_id_camel, "device_id")
         if fn not in AGGREGATES:
             raise ApiError(400, f"fn must be one of {', '.join(AGGREGATES)}.", {"param": "fn"})
-        window = _window(start or start_utc, end or end_utc, AGGREGATE_WINDOW_MS,
+        window = series.window(start or start_utc, end or end_utc, series.AGGREGATE_WINDOW_MS,
                          "use a report")  # fmt: skip
-        step = _interval_s(interval)
-        if (window[1] - window[0]) // (step * 1000) > MAX_BUCKETS:
-            raise ApiError(400, f"More than {MAX_BUCKETS} intervals; use a longer interval.",
-                           {"param": "interval"})  # fmt: skip
+        step = series.bucket_step_s(interval, window)
         point = await _point(runtime, caller, device, metric)
         buckets = []
         if point is not None:
             buckets = await asyncio.to_thread(
-                runtime.store.aggregate, caller.org_id, point, *window, step, fn
+                runtime.store.aggregate, caller.boundary, point, *window, step, fn
             )
-        items = [{"ts": resources.iso(b.start_ms), "value": b.value, "count": b.count}
-                 for b in buckets]  # fmt: skip
+        items = [series.bucket_out(b) for b in buckets]
         return dialect.page(request, items, None, len(items))
 
 
@@ -230,25 +181,21 @@ class DeviceTelemetryController(Controller):
     ) -> dict[str, Any]:
         """Readings of the device's metrics (all, or the comma-separated `metrics`)."""
         caller: Caller = params.caller(request)
-        window = _window(start or start_utc, end or end_utc, RAW_WINDOW_MS, "use /exports")
+        window = series.window(
+            start or start_utc, end or end_utc, series.RAW_WINDOW_MS, "use /exports"
+        )
         size = params.page_size(dialect, limit, page_size)
-        await asyncio.to_thread(runtime.store.device, caller.org_id, device_id)
+        await asyncio.to_thread(runtime.store.device, caller.boundary, device_id)
         wanted = {m.strip() for m in metrics.split(",") if m.strip()} if metrics else None
-        points = await asyncio.to_thread(runtime.store.points, caller.org_id, device_id)
+        points = await asyncio.to_thread(runtime.store.points, caller.boundary, device_id)
         keys = {p.id: p.key for p in points if wanted is None or p.key in wanted}
         if not keys:
             return dialect.page(request, [], None, size)
         page = await asyncio.to_thread(
-            runtime.store.device_range, caller.org_id, list(keys), *window, cursor, size
+            runtime.store.device_range, caller.boundary, list(keys), *window, cursor, size
         )
-        items = [_reading_out(device_id, keys[r.point_id], r) for r in page.items]
+        items = [series.reading_out(device_id, keys[r.point_id], r) for r in page.items]
         return dialect.page(request, items, page.next_cursor, size)
-
-
-def _required(value: str | None, name: str) -> str:
-    if not value:
-        raise ApiError(400, f"{name} is required.", {"param": name})
-    return value
 
 
 def _inflate(raw: bytes) -> bytes:
@@ -275,9 +222,9 @@ async def _replay(runtime: Runtime, caller: Caller, idem_key: str, digest: str) 
 
 
 async def _point(runtime: Runtime, caller: Caller, device_id: str, metric: str) -> int | None:
-    await asyncio.to_thread(runtime.store.device, caller.org_id, device_id)
+    await asyncio.to_thread(runtime.store.device, caller.boundary, device_id)
     found, _ = await asyncio.to_thread(
-        runtime.store.point_ids, caller.org_id, {(device_id, metric)}, False
+        runtime.store.point_ids, caller.boundary, {(device_id, metric)}, False
     )
     return found.get((device_id, metric))
 
@@ -349,12 +296,12 @@ async def _resolved(
     if own is not None and any(device != own for device, _ in pairs):
         raise ApiError(403, "This device's key may only send its own telemetry.",
                        {"device_id": own})  # fmt: skip
-    found = cache.get(caller.org_id, pairs)
+    found = cache.get(caller.boundary, pairs)
     missing = pairs - found.keys()
     unknown: list[tuple[str, str]] = []
     if missing:
-        more, unknown = await asyncio.to_thread(runtime.store.point_ids, caller.org_id, missing)
-        cache.put(caller.org_id, more)
+        more, unknown = await asyncio.to_thread(runtime.store.point_ids, caller.boundary, missing)
+        cache.put(caller.boundary, more)
         found.update(more)
     if unknown:
         missing = sorted({d for d, _ in unknown})
@@ -374,23 +321,25 @@ class PointCache:
     """
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, str, str], tuple[int, float]] = {}
+        # Keyed by the caller's boundary: a key limited to some groups must not be answered
+        # from what a wider key of the same organization resolved.
+        self._entries: dict[tuple[Owner, str, str], tuple[int, float]] = {}
 
-    def get(self, org_id: str, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    def get(self, owner: Owner, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
         now = time.monotonic()
         found = {}
         for device, metric in pairs:
-            hit = self._entries.get((org_id, device, metric))
+            hit = self._entries.get((owner, device, metric))
             if hit is not None and now - hit[1] < POINT_CACHE_S:
                 found[device, metric] = hit[0]
         return found
 
-    def put(self, org_id: str, found: dict[tuple[str, str], int]) -> None:
+    def put(self, owner: Owner, found: dict[tuple[str, str], int]) -> None:
         if len(self._entries) > POINT_CACHE_MAX:
             self._entries.clear()
         now = time.monotonic()
         for (device, metric), point in found.items():
-            self._entries[org_id, device, metric] = (point, now)
+            self._entries[owner, device, metric] = (point, now)
 
     def forget_device(self, device_id: str) -> None:
         for key in [k for k in self._entries if k[1] == device_id]:

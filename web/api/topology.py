@@ -10,6 +10,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
+from edge.models import Site
 from edge.runtime import Runtime
 from web.api import params, resources
 from web.api.dialect import Dialect
@@ -19,13 +20,16 @@ SinceCamel = Annotated[datetime | None, QueryParameter(name="updatedSince")]
 
 
 def _grouping(g: Any) -> dict[str, Any]:
-    return {
+    out = {
         "id": g.id,
         "name": g.name,
         "created_at": resources.iso(g.created_at),
         "updated_at": resources.iso(g.updated_at),
         "deleted_at": resources.iso(g.deleted_at),
     }
+    if isinstance(g, Site):
+        out["customer_id"] = g.customer_id
+    return out
 
 
 class _GroupingController(Controller):
@@ -51,7 +55,7 @@ class _GroupingController(Controller):
         page = await asyncio.to_thread(
             runtime.store.grouping_page,
             self.table,
-            params.caller(request).org_id,
+            params.caller(request).boundary,
             since,
             cursor,
             size,
@@ -68,7 +72,7 @@ class _GroupingController(Controller):
     ) -> dict[str, Any]:
         """One of them."""
         found = await asyncio.to_thread(
-            runtime.store.grouping, self.table, params.caller(request).org_id, object_id
+            runtime.store.grouping, self.table, params.caller(request).boundary, object_id
         )
         return dialect.one(request, _grouping(found))
 
@@ -76,14 +80,20 @@ class _GroupingController(Controller):
     async def create_grouping(
         self, request: Request, runtime: NamedDependency[Runtime], dialect: NamedDependency[Dialect]
     ) -> Response[dict[str, Any]]:
-        """Create one; the body names it."""
+        """Create one; the body names it (and a site's `customer_id`, if it serves one)."""
         body = params.json_body(dialect, await request.body())
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ApiError(422, "name is required.", {"field": "name"})
-        store, org = runtime.store, params.caller(request).org_id
-        make = store.create_site if self.table == "sites" else store.create_device_group
-        made = await asyncio.to_thread(make, org, name.strip())
+        store, owner = runtime.store, params.caller(request).boundary
+        if self.table == "sites":
+            customer = body.get("customer_id")
+            if customer is not None and (not isinstance(customer, str) or not customer.strip()):
+                raise ApiError(422, "customer_id must be a non-empty string.",
+                               {"field": "customer_id"})  # fmt: skip
+            made = await asyncio.to_thread(store.create_site, owner, name.strip(), customer)
+        else:
+            made = await asyncio.to_thread(store.create_device_group, owner, name.strip())
         return Response(dialect.one(request, _grouping(made)), status_code=201)
 
 
@@ -119,7 +129,7 @@ class SensorsController(Controller):
         device_id_camel: Annotated[str | None, QueryParameter(name="deviceId")] = None,
     ) -> dict[str, Any]:
         """Every point of the organization, or of one device."""
-        org = params.caller(request).org_id
+        org = params.caller(request).boundary
         device = device_id or device_id_camel
         if device is not None:
             await asyncio.to_thread(runtime.store.device, org, device)
@@ -133,30 +143,54 @@ class SensorsController(Controller):
         return dialect.page(request, items, None, len(items))
 
 
-class DeviceProfilesController(Controller):
-    """The built-in device profiles (register maps), read-only."""
+class _CatalogueController(Controller):
+    """A read-only catalogue the drivers provide: listed in brief, fetched in full."""
 
-    path = "/device-profiles"
-    tags = ["profiles"]
+    kind = ""
+
+    def entries(self, runtime: Runtime) -> list[dict[str, Any]]:
+        raise NotImplementedError
 
     @get("/", opt={"scope": "devices.read"})
-    async def list_profiles(
+    async def list_entries(
         self, request: Request, runtime: NamedDependency[Runtime], dialect: NamedDependency[Dialect]
     ) -> dict[str, Any]:
-        """Every built-in profile, without its points."""
-        items = [{k: v for k, v in p.items() if k != "points"} for p in runtime.profiles()]
+        """Every entry (a device profile without its points)."""
+        items = [{k: v for k, v in p.items() if k != "points"} for p in self.entries(runtime)]
         return dialect.page(request, items, None, len(items))
 
-    @get("/{profile_id:str}", opt={"scope": "devices.read"})
-    async def get_profile(
+    @get("/{entry_id:str}", opt={"scope": "devices.read"})
+    async def get_entry(
         self,
         request: Request,
         runtime: NamedDependency[Runtime],
         dialect: NamedDependency[Dialect],
-        profile_id: FromPath[str],
+        entry_id: FromPath[str],
     ) -> dict[str, Any]:
-        """One profile with its points."""
-        for profile in runtime.profiles():
-            if profile["id"] == profile_id:
-                return dialect.one(request, profile)
-        raise ApiError(404, f"No device profile {profile_id}.")
+        """One entry in full."""
+        for entry in self.entries(runtime):
+            if entry["id"] == entry_id:
+                return dialect.one(request, entry)
+        raise ApiError(404, f"No {self.kind} {entry_id}.")
+
+
+class DeviceProfilesController(_CatalogueController):
+    """The built-in device profiles (register maps of meters, inverters, PLCs)."""
+
+    path = "/device-profiles"
+    tags = ["profiles"]
+    kind = "device profile"
+
+    def entries(self, runtime: Runtime) -> list[dict[str, Any]]:
+        return runtime.profiles()
+
+
+class SensorProfilesController(_CatalogueController):
+    """The sensor profiles: how a point's raw data decodes (Modbus data types, BLE families)."""
+
+    path = "/sensor-profiles"
+    tags = ["profiles"]
+    kind = "sensor profile"
+
+    def entries(self, runtime: Runtime) -> list[dict[str, Any]]:
+        return runtime.sensor_profiles()
