@@ -260,6 +260,18 @@ _MUTABLE_DEVICE_FIELDS = frozenset(
 )
 
 
+def check_change(
+    kind: str, current: Any, changes: dict[str, Any], mutable: frozenset[str], expected: int | None
+) -> None:
+    """Refused for a field that cannot change; Conflict if `expected` is not the current
+    version (someone changed the object since the caller read it)."""
+    unknown = set(changes) - mutable
+    if unknown:
+        raise Refused(f"{kind} field {sorted(unknown)[0]!r} cannot be changed")
+    if expected is not None and current.version != expected:
+        raise Conflict(f"{kind} {current.id} is at version {current.version}, not {expected}")
+
+
 def update_device(
     conn: apsw.Connection,
     owner: Owner,
@@ -271,14 +283,8 @@ def update_device(
 
     With `expected_version`, a device changed since (another version) raises Conflict.
     """
-    unknown = set(changes) - _MUTABLE_DEVICE_FIELDS
-    if unknown:
-        raise Refused(f"device field {sorted(unknown)[0]!r} cannot be changed")
     current = device(conn, owner, device_id)
-    if expected_version is not None and current.version != expected_version:
-        raise Conflict(
-            f"device {device_id} is at version {current.version}, not {expected_version}"
-        )
+    check_change("device", current, changes, _MUTABLE_DEVICE_FIELDS, expected_version)
     org_id = current.org_id
     _require(conn, "sites", org_id, changes.get("site_id"))
     _require(conn, "device_groups", org_id, changes.get("group_id"))

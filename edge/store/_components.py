@@ -10,9 +10,9 @@ import msgspec
 from edge import ids
 from edge.models import Component, Owner, now_ms, org_of
 from edge.store._catalog import (
-    Conflict,
     NotFound,
     Refused,
+    check_change,
     device,
     points,
     reach,
@@ -96,14 +96,8 @@ def update(
     expected_version: int | None,
 ) -> Component:
     """Change a component's fields (Conflict if `expected_version` is stale)."""
-    unknown = set(changes) - MUTABLE
-    if unknown:
-        raise Refused(f"component field {sorted(unknown)[0]!r} cannot be changed")
     current = get(conn, owner, component_id)
-    if expected_version is not None and current.version != expected_version:
-        raise Conflict(
-            f"component {component_id} is at version {current.version}, not {expected_version}"
-        )
+    check_change("component", current, changes, MUTABLE, expected_version)
     try:
         updated = msgspec.convert(
             {**msgspec.to_builtins(current), **changes,

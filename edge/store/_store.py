@@ -272,12 +272,12 @@ class Store:
 
         return self._read(query)
 
-    def summary(self, org_id: str, point_id: int, start_ms: int, end_ms: int) -> _readings.Summary:
+    def summary(self, owner: Owner, point_id: int, start_ms: int, end_ms: int) -> _readings.Summary:
         """Count, min, max, avg, sum, first and last of a point's good current readings."""
         _check_window(start_ms, end_ms)
 
         def query(conn: apsw.Connection) -> _readings.Summary:
-            _catalog.point_in_org(conn, org_id, point_id)
+            _catalog.point_in_org(conn, owner, point_id)
             return _readings.summary(conn, point_id, start_ms, end_ms)
 
         return self._read(query)

@@ -140,3 +140,21 @@ def test_a_key_cannot_be_limited_to_another_organizations_group(plant):
 
     with pytest.raises(NotFound):
         store.create_api_key(store.organization.id, "x", ["devices.read"], groups=["grp_nope"])
+
+
+def test_readings_and_exports_stay_inside_the_boundary(plant):
+    api, ids, places = plant
+    key = api.key(*EVERYTHING, groups=(places["north"],))
+    window = "from=2026-05-24T00:00:00Z&to=2026-05-25T00:00:00Z"
+    for path in ("/readings", "/readings/stats", "/readings/aggregated"):
+        own = api.client.get(f"/v1{path}?device_id={ids['north']}&metric=power_kw&{window}",
+                             headers=key)  # fmt: skip
+        assert own.status_code == 200, own.text
+        error_of(api.client.get(f"/v1{path}?device_id={ids['south']}&metric=power_kw&{window}",
+                                headers=key), 404, "not_found")  # fmt: skip
+    error_of(api.client.get(f"/v1/telemetry/export?device_id={ids['south']}&{window}",
+                            headers=key), 404, "not_found")  # fmt: skip
+    sensors = api.client.get(f"/v1/sensors?device_id={ids['south']}",
+                             headers=api.key(*EVERYTHING)).json()["data"]  # fmt: skip
+    error_of(api.client.get(f"/v1/readings?sensor_id={sensors[0]['id']}&{window}", headers=key),
+             404, "not_found")  # fmt: skip

@@ -19,7 +19,7 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, QueryParameter
 
-from edge.models import Page, Point
+from edge.models import Owner, Page, Point
 from edge.runtime import Runtime
 from edge.store import AGGREGATES, InvalidCursor, NotFound
 from web.api import params, resources, series
@@ -78,11 +78,12 @@ def _named(
 
 
 class Finder:
-    """Finds series of one organization; its sensors are listed at most once per request."""
+    """Finds series the caller may see (its organization, within its key's boundary); its
+    sensors are listed at most once per request."""
 
-    def __init__(self, runtime: Runtime, org_id: str) -> None:
+    def __init__(self, runtime: Runtime, owner: Owner) -> None:
         self._store = runtime.store
-        self.org_id = org_id
+        self.owner = owner
         self._sensors: dict[str, Point] | None = None
 
     async def find(
@@ -98,7 +99,7 @@ class Finder:
             raise ApiError(400, "sensor_id, or device_id and metric, is required.",
                            {"params": NAMING})  # fmt: skip
         await self._live(device_id)
-        points = await asyncio.to_thread(self._store.points, self.org_id, device_id)
+        points = await asyncio.to_thread(self._store.points, self.owner, device_id)
         point = next((p for p in points if p.key == metric), None)
         if point is None:
             return Series(device_id, metric, None, None)
@@ -106,7 +107,7 @@ class Finder:
 
     async def _by_sensor(self, sensor_id: str) -> Series:
         if self._sensors is None:
-            points = await asyncio.to_thread(self._store.points, self.org_id)
+            points = await asyncio.to_thread(self._store.points, self.owner)
             self._sensors = {p.uid: p for p in points}
         point = self._sensors.get(sensor_id)
         if point is None:
@@ -116,17 +117,17 @@ class Finder:
 
     async def _live(self, device_id: str) -> None:
         try:
-            await asyncio.to_thread(self._store.device, self.org_id, device_id)
+            await asyncio.to_thread(self._store.device, self.owner, device_id)
         except NotFound:
             raise ApiError(404, f"No device {device_id}.", {"device_id": device_id}) from None
 
 
 async def _raw(
-    runtime: Runtime, org_id: str, found: Series, span: tuple[int, int], cursor: str | None, n: int
+    runtime: Runtime, owner: Owner, found: Series, span: tuple[int, int], cursor: str | None, n: int
 ) -> Page:
     if found.point_id is None:
         return Page([], None)
-    return await asyncio.to_thread(runtime.store.range, org_id, found.point_id, *span, cursor, n)
+    return await asyncio.to_thread(runtime.store.range, owner, found.point_id, *span, cursor, n)
 
 
 class ReadingsController(Controller):
@@ -148,11 +149,11 @@ class ReadingsController(Controller):
         cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         """Raw readings of one series, oldest first, a keyset page at a time (31 days at most)."""
-        org = params.caller(request).org_id
+        owner = params.caller(request).boundary
         span = series.window(named.start, named.end, series.RAW_WINDOW_MS, "use /telemetry/export")
         size = params.page_size(dialect, limit, page_size)
-        found = await Finder(runtime, org).find(named.sensor_id, named.device_id, named.metric)
-        page = await _raw(runtime, org, found, span, cursor, size)
+        found = await Finder(runtime, owner).find(named.sensor_id, named.device_id, named.metric)
+        page = await _raw(runtime, owner, found, span, cursor, size)
         return dialect.page(request, [found.reading(r) for r in page.items], page.next_cursor, size)
 
     @get("/aggregated", opt={"scope": "telemetry.read"})
@@ -166,16 +167,16 @@ class ReadingsController(Controller):
         fn: FromQuery[str] = "avg",
     ) -> dict[str, Any]:
         """avg, min, max, sum, count, p95 or p99 of good readings per interval (366 days)."""
-        org = params.caller(request).org_id
+        owner = params.caller(request).boundary
         if fn not in AGGREGATES:
             raise ApiError(400, f"fn must be one of {', '.join(AGGREGATES)}.", {"param": "fn"})
         span = series.window(named.start, named.end, series.AGGREGATE_WINDOW_MS, "use a report")
         step = series.bucket_step_s(interval, span)
-        found = await Finder(runtime, org).find(named.sensor_id, named.device_id, named.metric)
+        found = await Finder(runtime, owner).find(named.sensor_id, named.device_id, named.metric)
         buckets = []
         if found.point_id is not None:
             buckets = await asyncio.to_thread(
-                runtime.store.aggregate, org, found.point_id, *span, step, fn
+                runtime.store.aggregate, owner, found.point_id, *span, step, fn
             )
         items = [series.bucket_out(b) for b in buckets]
         return dialect.page(request, items, None, len(items))
@@ -189,12 +190,12 @@ class ReadingsController(Controller):
         named: NamedDependency[Named],
     ) -> dict[str, Any]:
         """Count, min, max, avg, sum, first and last of one series' good readings (366 days)."""
-        org = params.caller(request).org_id
+        owner = params.caller(request).boundary
         span = series.window(named.start, named.end, series.AGGREGATE_WINDOW_MS, "use a report")
-        found = await Finder(runtime, org).find(named.sensor_id, named.device_id, named.metric)
+        found = await Finder(runtime, owner).find(named.sensor_id, named.device_id, named.metric)
         summary = None
         if found.point_id is not None:
-            summary = await asyncio.to_thread(runtime.store.summary, org, found.point_id, *span)
+            summary = await asyncio.to_thread(runtime.store.summary, owner, found.point_id, *span)
         return dialect.one(request, _stats_out(found, span, summary))
 
     @post("/batch", opt={"scope": "telemetry.read"}, status_code=200)
@@ -203,7 +204,7 @@ class ReadingsController(Controller):
     ) -> dict[str, Any]:
         """Raw readings of up to 50 series in one call; each query succeeds or fails alone."""
         queries = _queries(params.json_body(dialect, await request.body()))
-        finder = Finder(runtime, params.caller(request).org_id)
+        finder = Finder(runtime, params.caller(request).boundary)
         results = [await _answer(runtime, finder, i, q) for i, q in enumerate(queries)]
         return dialect.one(request, {"results": results})
 
@@ -274,7 +275,7 @@ async def _answer(runtime: Runtime, finder: Finder, index: int, q: _Query) -> di
         span = series.window(q.start or q.from_utc, q.end or q.to_utc, series.RAW_WINDOW_MS,
                              "use /telemetry/export")  # fmt: skip
         found = await finder.find(q.sensor_id, q.device_id, q.metric)
-        page = await _raw(runtime, finder.org_id, found, span, q.cursor, q.size)
+        page = await _raw(runtime, finder.owner, found, span, q.cursor, q.size)
     except ApiError as error:
         return {"index": index, "error": _failure(error)}
     except InvalidCursor:

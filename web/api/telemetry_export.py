@@ -78,7 +78,7 @@ class TelemetryExportController(Controller):
                            "is csv.", {"param": "format", "supported": list(FORMATS)})  # fmt: skip
         span = series.window(start or start_utc, end or end_utc, series.AGGREGATE_WINDOW_MS,
                              "export it in parts")  # fmt: skip
-        await asyncio.to_thread(runtime.store.device, org, device)
+        await asyncio.to_thread(runtime.store.device, params.caller(request).boundary, device)
         link = _link(request, dialect, org, device, _metrics(metric, metrics), span)
         return dialect.one(request, link)
 
