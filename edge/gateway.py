@@ -23,12 +23,14 @@ from drivers.modbus import profiles as modbus_profiles
 from drivers.modbus.bus import TRANSPORTS as MODBUS_TRANSPORTS
 from drivers.modbus.demo import DemoPlant
 from drivers.modbus.devices import add_from_body as modbus_from_body
+from edge.alarms import AlarmEngine
 from edge.devices import add_http_device
 from edge.runtime import Runtime
 from edge.settings import Settings
 from edge.store import Store
 from edge.supervisor import Supervisor
 from sync.agent import SyncAgent
+from sync.webhooks import WebhookDispatcher
 from web import create_asgi
 
 log = logging.getLogger(__name__)
@@ -147,10 +149,13 @@ async def serve(
         runtime.device_types["http"] = add_http_device
         runtime.device_types.update(dict.fromkeys(MODBUS_TRANSPORTS, modbus_from_body))
         supervisor.add("modbus", modbus.run)
+        engine = AlarmEngine(runtime)
+        supervisor.add("alarms", engine.run)
         agent = SyncAgent(runtime)
         runtime.stats_sources.append(agent)
         runtime.status_sources["sync"] = agent.status
         supervisor.add("sync", agent.run)
+        supervisor.add("webhooks", WebhookDispatcher(runtime).run)
         if handle_signals:
             for sig in STOP_SIGNALS:
                 loop.add_signal_handler(sig, stop.set)

@@ -145,6 +145,60 @@ class Component(msgspec.Struct, frozen=True):
     version: int = 1
 
 
+class AlertRule(msgspec.Struct, frozen=True):
+    """A condition the gateway watches as readings arrive; `params` depend on `kind`
+    (threshold, rate_of_change, no_data, device_offline)."""
+
+    id: str
+    org_id: str
+    name: str
+    kind: str
+    device_id: str | None = None
+    metric: str | None = None
+    params: dict[str, Any] = {}
+    severity: str = "warning"
+    enabled: bool = True
+    created_at: int = 0
+    updated_at: int = 0
+    deleted_at: int | None = None
+    version: int = 1
+
+
+class AlarmNote(msgspec.Struct, frozen=True):
+    """One entry of an alarm's audit trail: who acknowledged, cleared or commented, when."""
+
+    id: str
+    alarm_id: str
+    action: str
+    actor: str
+    text: str | None
+    ts_ms: int
+
+
+class Alarm(msgspec.Struct, frozen=True):
+    """An alarm a rule raised: active until its condition clears or someone clears it."""
+
+    id: str
+    org_id: str
+    rule_id: str
+    device_id: str | None
+    metric: str | None
+    severity: str
+    message: str
+    value: float | None
+    raised_at: int
+    acked_at: int | None = None
+    acked_by: str | None = None
+    cleared_at: int | None = None
+    cleared_by: str | None = None
+    updated_at: int = 0
+    notes: list[AlarmNote] = []
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
+
+
 class Event(msgspec.Struct, frozen=True):
     """Something a technician should see: a device going offline, the disk filling up."""
 
@@ -156,6 +210,9 @@ class Event(msgspec.Struct, frozen=True):
     ts_ms: int
     device_id: str | None = None
     data: dict[str, Any] = {}
+    # For alarm events: the alarm's state now (None for other events).
+    acknowledged: bool | None = None
+    cleared: bool | None = None
 
 
 class ApiKey(msgspec.Struct, frozen=True):

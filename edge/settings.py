@@ -133,6 +133,32 @@ class SyncSettings(_Section):
     ] = 300.0
 
 
+class WebhooksSettings(_Section):
+    retry_base_s: Annotated[
+        float,
+        _s(
+            "First pause before retrying a failed webhook delivery, in seconds; later pauses "
+            "grow from it (x3, x12, x60, ... x2880), with jitter.",
+            gt=0,
+            le=3600,
+        ),
+    ] = 10.0
+    max_attempts: Annotated[
+        int, _s("Attempts at a webhook delivery before it is marked failed.", ge=1, le=20)
+    ] = 10
+    timeout_s: Annotated[
+        float, _s("Time one webhook delivery attempt may take, in seconds.", gt=0, le=60)
+    ] = 10.0
+    poll_s: Annotated[
+        float,
+        _s(
+            "Pause before looking again for new events and due webhook deliveries, in seconds.",
+            gt=0,
+            le=60,
+        ),
+    ] = 1.0
+
+
 class Settings(_Section):
     data_dir: Annotated[
         str, _s("Directory holding the database and other state.", min_length=1)
@@ -148,6 +174,7 @@ class Settings(_Section):
     supervisor: SupervisorSettings = SupervisorSettings()
     api: ApiSettings = ApiSettings()
     sync: SyncSettings = SyncSettings()
+    webhooks: WebhooksSettings = WebhooksSettings()
 
     @property
     def database_path(self) -> Path:

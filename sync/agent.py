@@ -16,6 +16,7 @@ from typing import Any, Final
 from edge.models import now_ms
 from edge.runtime import Runtime
 from edge.stats import Sample
+from sync.actions import ActionPusher
 from sync.backoff import Backoff
 from sync.devices import DeviceRegistry
 from sync.pull import Puller
@@ -36,6 +37,7 @@ class SyncAgent:
         self._settings = runtime.settings.sync
         self._pusher: Pusher | None = None
         self._puller: Puller | None = None
+        self._actions: ActionPusher | None = None
         self._upstream: Upstream | None = None
         self.state = "idle" if self._settings.upstream_url else "not_configured"
         self.offline_since_ms: int | None = None
@@ -43,6 +45,7 @@ class SyncAgent:
         self.last_error_ms: int | None = None
         self._backlog: tuple[int, int | None] = (0, None)
         self._backlog_at = -BACKLOG_EVERY_S
+        self._failing: set[str] = set()  # "push", "pull": the parts the upstream fails
 
     async def run(self) -> None:
         """Push and pull until cancelled (idle forever without an upstream)."""
@@ -56,6 +59,7 @@ class SyncAgent:
         self._pusher = Pusher(store, upstream, self._settings.batch_size,
                               self._settings.in_flight, registry.ensure)  # fmt: skip
         self._puller = Puller(self._runtime, upstream, registry)
+        self._actions = ActionPusher(store, upstream)
         try:
             await asyncio.gather(self._push_forever(), self._pull_forever())
         finally:
@@ -69,15 +73,20 @@ class SyncAgent:
             try:
                 sent = await self._pusher.round()
             except Unreachable as error:
-                await self._lost(str(error))
+                await self._lost("push", str(error))
                 wait = error.retry_after_s
                 await asyncio.sleep(backoff.next_delay() if wait is None else wait)
                 continue
             backoff.reset()
+            await self._restored("push")
             if sent:
-                await self._restored()
-            else:
-                await asyncio.sleep(self._settings.idle_s)
+                continue
+            try:
+                assert self._actions is not None
+                await self._actions.round()
+            except Unreachable as error:
+                await self._lost("push", str(error))
+            await asyncio.sleep(self._settings.idle_s)
 
     async def _pull_forever(self) -> None:
         assert self._puller is not None
@@ -85,12 +94,14 @@ class SyncAgent:
             try:
                 await self._puller.pull_all()
             except Unreachable as error:
-                await self._lost(str(error))
+                await self._lost("pull", str(error))
             else:
-                await self._restored()
+                await self._restored("pull")
             await asyncio.sleep(self._settings.pull_interval_s)
 
-    async def _lost(self, error: str) -> None:
+    async def _lost(self, part: str, error: str) -> None:
+        """Pushes or pulls failed: the uplink is lost (once, however many parts fail)."""
+        self._failing.add(part)
         self.last_error, self.last_error_ms = error, now_ms()
         if self.state == "offline":
             log.debug("upstream still unreachable: %s", error)
@@ -101,8 +112,10 @@ class SyncAgent:
         await asyncio.to_thread(self._event, "sync.uplink_lost", "warning", message,
                                 {"error": error})  # fmt: skip
 
-    async def _restored(self) -> None:
-        if self.state == "online":
+    async def _restored(self, part: str) -> None:
+        """Pushes or pulls work again: the uplink is back only once both do."""
+        self._failing.discard(part)
+        if self.state == "online" or self._failing:
             return
         was_offline, since = self.state == "offline", self.offline_since_ms
         self.state, self.offline_since_ms = "online", None

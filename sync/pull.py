@@ -19,20 +19,17 @@ from edge.models import now_ms
 from edge.runtime import Runtime
 from edge.store import Conflict, NotFound
 from sync.devices import LOCAL, UPSTREAM, DeviceRegistry
-from sync.upstream import Unreachable, Upstream, message
+from sync.upstream import Unreachable, Upstream, epoch_ms, message
 
 log = logging.getLogger(__name__)
 
 OVERLAP_MS: Final = 5_000
 PAGE: Final = 500
-# (resource, path): sites and groups first, so pulled devices find their site and group.
+# (resource, path): sites and groups first, so pulled devices find their site and group,
+# and devices before the rules that watch them.
 RESOURCES: Final = (("sites", "/sites"), ("device_groups", "/device-groups"),
-                    ("devices", "/devices"))  # fmt: skip
+                    ("devices", "/devices"), ("alert_rules", "/alert-rules"))  # fmt: skip
 DEVICE_FIELDS: Final = ("name", "site_id", "group_id", "tags", "enabled", "connection", "profile")
-
-
-def _ms(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def _iso(ms: int) -> str:
@@ -62,15 +59,17 @@ class Puller:
         if mark is not None:
             params["updated_since"] = _iso(mark[0] - OVERLAP_MS)
         newest = mark
+        held = False  # a row that must wait holds the watermark, so it is read again
         while True:
             response = await self._upstream.request("GET", path, params=params)
             if not response.is_success:
                 raise Unreachable(f"GET {path}: {response.status_code} {message(response)}")
             page = response.json()
             for row in page["data"]:
-                await self._apply(resource, row)
-                key = (_ms(row["updated_at"]), row["id"])
-                newest = key if newest is None else max(newest, key)
+                held = not await self._apply(resource, row) or held
+                key = (epoch_ms(row["updated_at"]), row["id"])
+                if not held:
+                    newest = key if newest is None else max(newest, key)
             pagination = page["meta"]["pagination"]
             if not pagination["has_more"]:
                 break
@@ -78,19 +77,26 @@ class Puller:
         if newest is not None and newest != mark:
             await asyncio.to_thread(self._store.set_pull_watermark, resource, *newest)
 
-    async def _apply(self, resource: str, row: dict[str, Any]) -> None:
+    async def _apply(self, resource: str, row: dict[str, Any]) -> bool:
+        """Apply one row; False if it must wait (a rule whose device is not here yet)."""
         org = self._store.organization.id
+        if resource == "alert_rules":
+            if not await asyncio.to_thread(self._store.upsert_rule, org, row):
+                log.info("pulled rule %s waits for device %s", row["id"], row.get("device_id"))
+                return False
+            return True
         if resource != "devices":
             await asyncio.to_thread(self._store.upsert_grouping, resource, org, row)
-            return
+            return True
         if (await self._registry.known()).get(row["id"]) == LOCAL:
-            return  # our own device, registered upstream: the gateway's copy is the truth
+            return True  # our own device, registered upstream: the gateway's copy is the truth
         try:
             await self._apply_device(org, row)
         except (NotFound, Conflict, ValueError) as error:
             log.warning("pulled device %s not applied: %s", row["id"], error)
-            return
+            return True
         self.applied += 1
+        return True
 
     async def _apply_device(self, org: str, row: dict[str, Any]) -> None:
         store = self._store

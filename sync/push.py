@@ -76,7 +76,7 @@ class Pusher:
 
     async def round(self) -> bool:
         """Send the recorded batches and plan more, `in_flight` at a time; True if any were
-        sent. Unreachable if the upstream could not take them all (those left stay recorded
+        acknowledged. Unreachable if the upstream could not take them all (those left stay recorded
         and go again, unchanged)."""
         limit = self._in_flight * BATCHES_PER_SLOT
         batches = (await asyncio.to_thread(self._store.sync_pending))[:limit]
@@ -109,7 +109,7 @@ class Pusher:
                 await asyncio.to_thread(self._store.sync_ack, *acked)
         if failed:
             raise failed[0]
-        return True
+        return bool(acked)
 
     async def _send(self, first: int, last: int, acked: list[int]) -> None:
         items = await asyncio.to_thread(self._store.sync_items, first, last)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import gzip
 import time
+from datetime import datetime
 from typing import Any, Final
 
 import httpx
@@ -81,6 +82,11 @@ class Upstream:
         if response.status_code >= 500 or response.status_code == 408:
             raise Unreachable(f"{method} {path}: {response.status_code} {message(response)}")
         return response
+
+
+def epoch_ms(text: str) -> int:
+    """An ISO-8601 time from the upstream as epoch milliseconds."""
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:

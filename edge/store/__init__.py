@@ -9,6 +9,7 @@ from edge.store._maintenance import stats as table_stats
 from edge.store._migrations import migrate, pending
 from edge.store._readings import AGGREGATES
 from edge.store._store import IdempotentAnswer, Store, StoreStats
+from edge.store._webhooks import EVENT_TYPES, DueDelivery, Webhook, WebhookDelivery
 from edge.store._writer import (
     COMMIT_BUCKETS,
     BacklogFull,
@@ -20,10 +21,12 @@ from edge.store._writer import (
 __all__ = [
     "AGGREGATES",
     "COMMIT_BUCKETS",
+    "EVENT_TYPES",
     "BacklogFull",
     "Conflict",
     "DatabaseRefused",
     "DeviceFilter",
+    "DueDelivery",
     "IdempotentAnswer",
     "InvalidCursor",
     "NotFound",
@@ -33,6 +36,8 @@ __all__ = [
     "StoreStats",
     "TableStats",
     "UnknownPoint",
+    "Webhook",
+    "WebhookDelivery",
     "WriterStats",
     "check_database",
     "check_file",

@@ -26,6 +26,9 @@ import msgspec
 
 from edge import ids
 from edge.models import (
+    Alarm,
+    AlarmNote,
+    AlertRule,
     ApiKey,
     Bucket,
     Component,
@@ -45,6 +48,7 @@ from edge.models import (
 )
 from edge.settings import Settings
 from edge.store import (
+    _alarms,
     _catalog,
     _components,
     _cursor,
@@ -54,10 +58,12 @@ from edge.store import (
     _migrations,
     _readings,
     _sync,
+    _webhooks,
 )
 from edge.store._catalog import DeviceFilter, NotFound
 from edge.store._connections import ReaderPool
 from edge.store._files import check_file
+from edge.store._webhooks import DueDelivery, Webhook, WebhookDelivery
 from edge.store._writer import Writer, WriterStats
 
 log = logging.getLogger(__name__)
@@ -105,6 +111,9 @@ class Store:
         self.path = path
         self._settings = settings
         self._writer = Writer(path, settings.store, settings.writer, system_org="")
+        # Bumped by every rule change, so the alarm engine re-reads rules before the next
+        # reading rather than on its next timed reload.
+        self.rules_version = 0
         self._readers = ReaderPool(path, settings.store)
         try:
             self.organization = self._write(
@@ -592,9 +601,246 @@ class Store:
         self._write(lambda c: _events.insert_events(c, [row]))
         return event
 
+    def event_page(
+        self, owner: Owner, where: dict[str, Any], cursor: str | None, limit: int = 100
+    ) -> Page:
+        """Events newest first; `where` may hold type, severity, device_id, acknowledged
+        (bool), from and to (epoch ms)."""
+        return self._page(
+            lambda c, after, n: _events.page(c, _catalog.reach(owner), where, after, n),
+            cursor,
+            (int, str),
+            lambda e: (e.ts_ms, e.id),
+            limit,
+        )
+
+    # Alert rules and alarms
+
+    def on_commit(self, listener: Callable[[Sequence[Reading]], None]) -> None:
+        """Call `listener` from the writer thread with the readings of each commit (it must
+        return at once: hand the readings over, do not work in it)."""
+        self._writer.listeners.append(listener)
+
+    def create_rule(self, owner: Owner, rule: AlertRule) -> AlertRule:
+        """Store an alert rule (validated by the caller) for a device the owner may see."""
+        made = self._write(lambda c: _alarms.create_rule(c, owner, rule))
+        self.rules_version += 1
+        return made
+
+    def rule(self, owner: Owner, rule_id: str) -> AlertRule:
+        """One live alert rule, or NotFound."""
+        return self._read(lambda c: _alarms.rule(c, owner, rule_id))
+
+    def rule_page(
+        self,
+        owner: Owner,
+        updated_since: int | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """Alert rules in (updated_at, id) order."""
+        return self._page(
+            lambda c, after, n: _alarms.rule_page(c, owner, updated_since, after, n),
+            cursor,
+            (int, str),
+            lambda r: (r.updated_at, r.id),
+            limit,
+        )
+
+    def update_rule(
+        self,
+        owner: Owner,
+        rule_id: str,
+        changes: dict[str, Any],
+        expected_version: int | None,
+        check: Callable[[AlertRule], None],
+    ) -> AlertRule:
+        """Change a rule; `check` validates the result (Refused), Conflict if stale."""
+        updated = self._write(
+            lambda c: _alarms.update_rule(c, owner, rule_id, changes, expected_version, check)
+        )
+        self.rules_version += 1
+        return updated
+
+    def delete_rule(self, owner: Owner, rule_id: str) -> AlertRule:
+        """Soft-delete a rule and clear its active alarm."""
+        deleted = self._write(lambda c: _alarms.delete_rule(c, owner, rule_id))
+        self.rules_version += 1
+        return deleted
+
+    def live_rules(self) -> list[AlertRule]:
+        """Every enabled rule of every organization."""
+        return self._read(_alarms.live_rules)
+
+    def active_rule_ids(self) -> set[str]:
+        """Rules that have an active alarm."""
+        return self._read(_alarms.active_rule_ids)
+
+    def raise_alarm(
+        self, rule: AlertRule, message: str, value: float | None, ts: int
+    ) -> Alarm | None:
+        """Open the rule's alarm (None if one is active already)."""
+        return self._write(lambda c: _alarms.raise_alarm(c, rule, message, value, ts))
+
+    def clear_rule_alarm(self, rule: AlertRule, message: str, ts: int) -> Alarm | None:
+        """Close the rule's active alarm, its condition having cleared."""
+        return self._write(lambda c: _alarms.clear_rule(c, rule, message, ts))
+
+    def alarm(self, owner: Owner, alarm_id: str) -> Alarm:
+        """One alarm (by its id or its event's) with its audit trail."""
+        return self._read(lambda c: _alarms.alarm(c, owner, alarm_id))
+
+    def alarm_page(
+        self,
+        owner: Owner,
+        state: str | None = None,
+        device_id: str | None = None,
+        window: tuple[int | None, int | None] = (None, None),
+        cursor: str | None = None,
+        limit: int = 100,
+        rule_id: str | None = None,
+    ) -> Page:
+        """Alarms newest first, by state (active, acknowledged, cleared), device, window, rule."""
+        return self._page(
+            lambda c, after, n: _alarms.alarm_page(
+                c, owner, state, device_id, rule_id, window, after, n
+            ),
+            cursor,
+            (int, str),
+            lambda a: (a.raised_at, a.id),
+            limit,
+        )
+
+    def acknowledge_alarm(
+        self, owner: Owner, alarm_id: str, actor: str, text: str | None = None
+    ) -> Alarm:
+        """Acknowledge an alarm; Refused if it was already."""
+        return self._write(lambda c: _alarms.acknowledge(c, owner, alarm_id, actor, text))
+
+    def clear_alarm(
+        self, owner: Owner, alarm_id: str, actor: str, text: str | None = None
+    ) -> Alarm:
+        """Clear an alarm by hand; Refused if it is cleared already."""
+        return self._write(lambda c: _alarms.clear(c, owner, alarm_id, actor, text, now_ms()))
+
+    def comment_alarm(self, owner: Owner, alarm_id: str, actor: str, text: str) -> Alarm:
+        """Add an operator's note to an alarm's trail."""
+        return self._write(lambda c: _alarms.comment(c, owner, alarm_id, actor, text))
+
+    def unsynced_alarm_actions(self, limit: int = 100) -> list[tuple[AlarmNote, Alarm]]:
+        """People's alarm actions (ack, clear, comment) not yet carried upstream."""
+        return self._read(lambda c: _alarms.unsynced_actions(c, limit))
+
+    def mark_alarm_action_synced(self, note_id: str) -> None:
+        self._write(lambda c: _alarms.mark_action_synced(c, note_id))
+
+    def upsert_rule(self, org_id: str, row: dict[str, Any]) -> bool:
+        """Create or update a rule pulled from the upstream; False if its device is not here."""
+        applied = self._write(lambda c: _alarms.upsert_rule(c, org_id, row))
+        self.rules_version += 1
+        return applied
+
     def events(self, org_id: str, limit: int = 100) -> list[Event]:
         """The org's newest events."""
         return self._read(lambda c: _events.recent(c, org_id, limit))
+
+    # Webhooks
+
+    def create_webhook(
+        self, org_id: str, url: str, events: list[str], description: str | None = None
+    ) -> tuple[Webhook, str]:
+        """A new webhook and its signing secret (Refused for a bad url or unknown events)."""
+        return self._write(lambda c: _webhooks.create(c, org_id, url, events, description))
+
+    def webhook(self, org_id: str, webhook_id: str) -> Webhook:
+        """One live webhook of the org, or NotFound."""
+        return self._read(lambda c: _webhooks.get(c, org_id, webhook_id))
+
+    def webhook_page(
+        self,
+        org_id: str,
+        updated_since: int | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """A keyset page of the org's webhooks in (updated_at, id) order."""
+        return self._page(
+            lambda c, after, n: _webhooks.page(c, org_id, updated_since, after, n),
+            cursor,
+            (int, str),
+            lambda w: (w.updated_at, w.id),
+            limit,
+        )
+
+    def update_webhook(
+        self,
+        org_id: str,
+        webhook_id: str,
+        expected_version: int | None = None,
+        rotate_secret: bool = False,
+        **changes: Any,
+    ) -> tuple[Webhook, str | None]:
+        """Change a webhook (Conflict if stale); with `rotate_secret`, also its new secret."""
+        return self._write(
+            lambda c: _webhooks.update(
+                c, org_id, webhook_id, changes, expected_version, rotate_secret
+            )
+        )
+
+    def delete_webhook(self, org_id: str, webhook_id: str) -> Webhook:
+        """Soft-delete a webhook; its pending deliveries fail."""
+        return self._write(lambda c: _webhooks.delete(c, org_id, webhook_id))
+
+    def queue_webhook_test(self, org_id: str, webhook_id: str) -> WebhookDelivery:
+        """Queue a `webhook.test` delivery to this webhook (Conflict if it is disabled)."""
+        return self._write(lambda c: _webhooks.queue_test(c, org_id, webhook_id))
+
+    def webhook_deliveries(
+        self, org_id: str, webhook_id: str, cursor: str | None = None, limit: int = 100
+    ) -> Page:
+        """A keyset page of a webhook's deliveries, newest first."""
+        return self._page(
+            lambda c, after, n: _webhooks.deliveries(c, org_id, webhook_id, after, n),
+            cursor,
+            (int,),
+            lambda d: (d.seq,),
+            limit,
+        )
+
+    def webhook_delivery(self, org_id: str, delivery_id: str) -> WebhookDelivery:
+        """One delivery of the org, or NotFound."""
+        return self._read(lambda c: _webhooks.delivery(c, org_id, delivery_id))
+
+    def fan_out_webhook_events(self, limit: int) -> int:
+        """Turn up to `limit` newly recorded events into deliveries; returns the events read."""
+        if not self._read(_webhooks.events_waiting):
+            return 0
+        return self._write(lambda c: _webhooks.fan_out(c, limit))
+
+    def due_webhook_deliveries(
+        self, now: int, url: str | None = None, limit: int = 100
+    ) -> list[DueDelivery]:
+        """Each URL's next delivery (or `url`'s) if it is due, with the secret to sign it."""
+        return self._read(lambda c: _webhooks.due(c, now, url, limit))
+
+    def webhook_attempted(
+        self,
+        delivery_id: str,
+        status: str,
+        status_code: int | None = None,
+        error: str | None = None,
+        next_attempt_at: int | None = None,
+    ) -> None:
+        """Record an attempt: `status` delivered, failed, or pending until `next_attempt_at`."""
+        self._write(
+            lambda c: _webhooks.attempted(
+                c, delivery_id, status, status_code, error, next_attempt_at
+            )
+        )
+
+    def prune_webhook_deliveries(self, before: int) -> int:
+        """Drop delivered and failed deliveries last changed before `before`."""
+        return self._write(lambda c: _webhooks.prune(c, before))
 
     # API keys
 

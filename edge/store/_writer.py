@@ -111,6 +111,8 @@ class Writer:
         self._next_seq = _readings.next_seq(self._conn)
         self.known_points: set[int] = _catalog.live_point_ids(self._conn)
         self.stats = WriterStats()
+        # Called with each commit's readings (alarm rules evaluate them as they arrive).
+        self.listeners: list[Callable[[Sequence[Reading]], None]] = []
         self._thread = threading.Thread(target=self._run, name="edge-store-writer")
         self._thread.start()
 
@@ -276,6 +278,13 @@ class Writer:
         released = sum(len(job.readings) for job in batch if isinstance(job, _ReadingsJob))
         with self._cond:
             self._queued -= released
+        if released and self.listeners:
+            committed = [r for job in batch if isinstance(job, _ReadingsJob) for r in job.readings]
+            for listener in self.listeners:
+                try:
+                    listener(committed)
+                except Exception:  # a listener's bug must not stop the writer
+                    log.exception("commit listener failed")
         for job, result in zip(batch, results, strict=True):
             job.future.set_result(result)
 

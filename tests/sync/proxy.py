@@ -14,6 +14,10 @@ every client connection to one target host:port. The test thread switches faults
 - `answer(status, headers, body, times=n)` has the proxy itself answer the next n requests
   (in "pass" mode; the other modes win over it), then forward again.
 
+Every request read is kept in `requests` as a `Seen`: method, target and fate, plus (left out
+of comparisons, so `Seen("GET", "/v1/me", "forwarded")` still matches) its headers as sent
+and the `time.monotonic()` at which the proxy had read it whole.
+
 How requests are told apart: the client-to-upstream direction is read as HTTP/1.1 (request
 line, headers, a Content-Length or chunked body), so every fault applies per request, also on
 a kept-alive connection from a client's pool; the upstream-to-client direction is spliced
@@ -38,9 +42,10 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections import deque
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 Mode = Literal["pass", "refuse", "reset", "blackhole"]
@@ -66,6 +71,15 @@ class Seen:
     method: str
     target: str
     fate: str
+    # As read, in order; names keep the client's case (`header` looks them up in any case).
+    headers: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
+    # time.monotonic() once the whole request was read, before its fate applied.
+    at: float = field(default=0.0, compare=False, repr=False)
+
+    def header(self, name: str) -> str | None:
+        """The value of the request's first header called `name` (any case), if it had one."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key.lower() == wanted), None)
 
 
 @dataclass(slots=True)
@@ -317,11 +331,13 @@ class FaultProxy:
         reader, writer = link.client_reader, link.client_writer
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
-            method, target, length, chunked = _parse_head(head)
+            method, target, headers = _parse_head(head)
+            length, chunked = _framing(headers)
             body = await (_read_chunked(reader) if chunked else reader.readexactly(length))
+            read_at = time.monotonic()
             fate, canned = self._decide()
             with self._lock:
-                self._seen.append(Seen(method, target, fate))
+                self._seen.append(Seen(method, target, fate, headers, read_at))
             if fate == "refused":
                 return
             if fate == "reset":
@@ -429,19 +445,26 @@ class FaultProxy:
                 pass
 
 
-def _parse_head(head: bytes) -> tuple[str, str, int, bool]:
-    """Method, target, Content-Length and whether the body is chunked, from a request head."""
+def _parse_head(head: bytes) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """Method, target and headers (name, value) of a request head."""
     lines = head.decode("latin-1").strip("\r\n").split("\r\n")
     method, target, _version = lines[0].split(" ", 2)
-    length, chunked = 0, False
+    headers = []
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        name = name.strip().lower()
-        if name == "content-length":
+        headers.append((name.strip(), value.strip()))
+    return method, target, tuple(headers)
+
+
+def _framing(headers: tuple[tuple[str, str], ...]) -> tuple[int, bool]:
+    """Content-Length and whether the body is chunked."""
+    length, chunked = 0, False
+    for name, value in headers:
+        if name.lower() == "content-length":
             length = int(value)
-        elif name == "transfer-encoding":
+        elif name.lower() == "transfer-encoding":
             chunked = "chunked" in value.lower()
-    return method, target, length, chunked
+    return length, chunked
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:

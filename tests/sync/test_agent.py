@@ -197,3 +197,64 @@ def test_without_an_upstream_the_agent_idles_and_keeps_every_reading(gateway_fac
     time.sleep(0.3)
     status = gw.client.get("/api/v1/admin/sync", headers=gw.headers).json()
     assert status["state"] == "not_configured" and store.backlog()[0] == 50
+
+
+def test_upstream_rules_alarm_here_offline_and_actions_taken_here_reach_the_upstream(pair):
+    downstream, upstream, up_headers = pair
+    down = downstream()
+    body = {"name": "Tank", "type": "http", "points": [{"key": "level"}]}
+    device = upstream.client.post("/v1/devices", json=body, headers=up_headers).json()["data"]
+    rule = {"name": "High level", "kind": "threshold", "device_id": device["id"],
+            "metric": "level", "params": {"op": ">", "value": 80}}  # fmt: skip
+    made = upstream.client.post("/v1/alert-rules", json=rule, headers=up_headers).json()["data"]
+    wait_for(lambda: down.client.get(f"/v1/alert-rules/{made['id']}", headers=down.headers)
+             .status_code == 200, what="the rule pulled")  # fmt: skip
+    ingest(down, device["id"], 1, start=0, metric="level")  # 0.0: below the threshold
+    readings = [{"device_id": device["id"], "metric": "level", "value": 95.0,
+                 "ts": "2026-05-24T10:05:00Z"}]  # fmt: skip
+    down.client.post("/v1/telemetry/ingest", json={"readings": readings}, headers=down.headers)
+
+    def active(gw, headers):
+        found = gw.client.get("/v1/alerts", params={"rule_id": made["id"]}, headers=headers)
+        return found.json()["data"]
+
+    here = wait_for(lambda: active(down, down.headers), what="the alarm here")[0]
+    there = wait_for(lambda: active(upstream, up_headers), what="the alarm upstream")[0]
+    assert here["id"] != there["id"] and here["raised_at"] == there["raised_at"]
+    url = f"/v1/events/{here['id']}"
+    assert down.client.post(f"{url}/ack", json={"text": "seen"}, headers=down.headers).is_success
+    assert down.client.post(f"{url}/comment", json={"text": "valve stuck"},
+                            headers=down.headers).is_success  # fmt: skip
+    assert down.client.post(f"{url}/clear", headers=down.headers).is_success
+
+    def carried():
+        alarm = upstream.client.get(f"/v1/alerts/{there['id']}", headers=up_headers).json()
+        trail = alarm["data"]["trail"]
+        return (
+            alarm["data"] if [t["action"] for t in trail] == ["ack", "comment", "clear"] else None
+        )
+
+    upstream_alarm = wait_for(carried, what="the actions upstream")
+    assert upstream_alarm["state"] == "cleared"
+    assert [t["text"] for t in upstream_alarm["trail"]] == ["seen", "valve stuck", None]
+    # Marked carried once the upstream answered (just after the upstream applied it).
+    wait_for(lambda: down.runtime.store.unsynced_alarm_actions() == [], what="marked carried")
+
+
+def test_the_uplink_is_back_only_when_pushes_and_pulls_both_work(settings, store, run):
+    from edge.runtime import Runtime
+    from edge.supervisor import Supervisor
+    from sync.agent import SyncAgent
+
+    agent = SyncAgent(Runtime(settings, store, Supervisor(settings.supervisor)))
+
+    async def story() -> list[str]:
+        await agent._lost("push", "POST /telemetry/ingest: 429 rate limited")
+        await agent._restored("pull")  # pulls work, pushes are still throttled
+        states = [agent.state]
+        await agent._restored("push")
+        return [*states, agent.state]
+
+    assert run(story()) == ["offline", "online"]
+    types = [e.type for e in store.events(store.organization.id)]
+    assert types.count("sync.uplink_lost") == 1 and types.count("sync.uplink_restored") == 1

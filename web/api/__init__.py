@@ -6,6 +6,12 @@ from litestar import Router
 from litestar.di import Provide
 
 from web.api.admin import QuarantineController, SyncStatusController
+from web.api.alarms import (
+    AlertRulesController,
+    AlertsController,
+    EventsController,
+    IncidentsController,
+)
 from web.api.auth import guard
 from web.api.components import ComponentsController
 from web.api.devices import DevicesController
@@ -22,8 +28,13 @@ from web.api.topology import (
     SensorsController,
     SitesController,
 )
+from web.api.webhooks import WebhooksController
 
 CONTROLLERS = (
+    AlertRulesController,
+    EventsController,
+    AlertsController,
+    IncidentsController,
     SyncStatusController,
     QuarantineController,
     IdentityController,
@@ -39,6 +50,7 @@ CONTROLLERS = (
     ComponentsController,
     DeviceProfilesController,
     SensorProfilesController,
+    WebhooksController,
 )
 
 

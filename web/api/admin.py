@@ -53,7 +53,7 @@ class SyncStatusController(Controller):
             raise ApiError(503, "The sync agent is not running.")
         status = await asyncio.to_thread(source)
         for name in _TIMES:
-            status[name.removesuffix("_ms")] = resources.iso(status.pop(name))
+            status[name.removesuffix("_ms") + "_at"] = resources.iso(status.pop(name))
         return dialect.one(request, status)
 
 

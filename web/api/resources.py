@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from edge.models import Component, Device
+from edge.models import AlertRule, Component, Device
 from edge.runtime import Runtime
+from edge.store import Webhook
 from web.api.errors import ApiError
 
 
@@ -30,7 +31,7 @@ def epoch_ms(value: datetime | None, param: str) -> int | None:
     return int(value.timestamp() * 1000)
 
 
-def etag(record: Device | Component) -> str:
+def etag(record: Device | Component | AlertRule | Webhook) -> str:
     """A versioned record's entity tag: it changes with every write."""
     return f'"{record.id}.{record.version}"'
 
