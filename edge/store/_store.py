@@ -248,6 +248,15 @@ class Store:
             query, cursor, (int, int, int), lambda r: (r.point_id, r.ts_ms, r.seq), limit
         )
 
+    def _updated_page(
+        self,
+        query: Callable[[apsw.Connection, Any, int], list[Any]],
+        cursor: str | None,
+        limit: int,
+    ) -> Page:
+        """A keyset page in (updated_at, id) order: the order of every `updated_since` listing."""
+        return self._page(query, cursor, (int, str), lambda x: (x.updated_at, x.id), limit)
+
     def _page(
         self,
         query: Callable[[apsw.Connection, Any, int], list[Any]],
@@ -477,11 +486,9 @@ class Store:
         limit: int = 100,
     ) -> Page:
         """A keyset page of sites (`sites`) or device groups (`device_groups`)."""
-        return self._page(
+        return self._updated_page(
             lambda c, after, n: _catalog.grouping_page(c, table, owner, updated_since, after, n),
             cursor,
-            (int, str),
-            lambda g: (g.updated_at, g.id),
             limit,
         )
 
@@ -517,12 +524,8 @@ class Store:
     ) -> Page:
         """A keyset page of the org's devices in (updated_at, id) order."""
         where = where or DeviceFilter()
-        return self._page(
-            lambda c, after, n: _catalog.device_page(c, owner, where, after, n),
-            cursor,
-            (int, str),
-            lambda d: (d.updated_at, d.id),
-            limit,
+        return self._updated_page(
+            lambda c, after, n: _catalog.device_page(c, owner, where, after, n), cursor, limit
         )
 
     def count_devices(self, owner: Owner) -> int:
@@ -550,11 +553,9 @@ class Store:
         limit: int = 100,
     ) -> Page:
         """A keyset page of components in (updated_at, id) order."""
-        return self._page(
+        return self._updated_page(
             lambda c, after, n: _components.page(c, owner, device_id, updated_since, after, n),
             cursor,
-            (int, str),
-            lambda x: (x.updated_at, x.id),
             limit,
         )
 
@@ -639,12 +640,8 @@ class Store:
         limit: int = 100,
     ) -> Page:
         """Alert rules in (updated_at, id) order."""
-        return self._page(
-            lambda c, after, n: _alarms.rule_page(c, owner, updated_since, after, n),
-            cursor,
-            (int, str),
-            lambda r: (r.updated_at, r.id),
-            limit,
+        return self._updated_page(
+            lambda c, after, n: _alarms.rule_page(c, owner, updated_since, after, n), cursor, limit
         )
 
     def update_rule(
@@ -764,12 +761,8 @@ class Store:
         limit: int = 100,
     ) -> Page:
         """A keyset page of the org's webhooks in (updated_at, id) order."""
-        return self._page(
-            lambda c, after, n: _webhooks.page(c, org_id, updated_since, after, n),
-            cursor,
-            (int, str),
-            lambda w: (w.updated_at, w.id),
-            limit,
+        return self._updated_page(
+            lambda c, after, n: _webhooks.page(c, org_id, updated_since, after, n), cursor, limit
         )
 
     def update_webhook(
