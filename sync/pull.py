@@ -28,7 +28,8 @@ PAGE: Final = 500
 # (resource, path): sites and groups first, so pulled devices find their site and group,
 # and devices before the rules that watch them.
 RESOURCES: Final = (("sites", "/sites"), ("device_groups", "/device-groups"),
-                    ("devices", "/devices"), ("alert_rules", "/alert-rules"))  # fmt: skip
+                    ("devices", "/devices"), ("alert_rules", "/alert-rules"),
+                    ("components", "/components"))  # fmt: skip
 DEVICE_FIELDS: Final = ("name", "site_id", "group_id", "tags", "enabled", "connection", "profile")
 
 
@@ -85,6 +86,8 @@ class Puller:
                 log.info("pulled rule %s waits for device %s", row["id"], row.get("device_id"))
                 return False
             return True
+        if resource == "components":
+            return await self._apply_component(org, row)
         if resource != "devices":
             await asyncio.to_thread(self._store.upsert_grouping, resource, org, row)
             return True
@@ -97,6 +100,18 @@ class Puller:
             return True
         self.applied += 1
         return True
+
+    async def _apply_component(self, org: str, row: dict[str, Any]) -> bool:
+        # Sensor ids differ on each side: the upstream's are translated through their keys.
+        sensors = await self._upstream.request(
+            "GET", "/sensors", params={"device_id": row["device_id"]}
+        )
+        keys = {s["id"]: s["key"] for s in sensors.json()["data"]} if sensors.is_success else {}
+        wanted = [keys[s] for s in row.get("sensor_ids") or [] if s in keys]
+        if await asyncio.to_thread(self._store.upsert_component, org, row, wanted):
+            return True
+        log.info("pulled component %s waits for device %s", row["id"], row["device_id"])
+        return False
 
     async def _apply_device(self, org: str, row: dict[str, Any]) -> None:
         store = self._store

@@ -129,3 +129,26 @@ def delete(conn: apsw.Connection, owner: Owner, component_id: str) -> Component:
     return msgspec.structs.replace(
         current, deleted_at=ts, updated_at=ts, version=current.version + 1
     )
+
+
+def upsert(conn: apsw.Connection, org_id: str, row: dict[str, Any], sensor_keys: list[str]) -> bool:
+    """Create or update a component by id as pulled from the upstream, its sensors named by
+    their keys on the device; False if the device is not here (yet)."""
+    if not conn.execute(
+        "SELECT 1 FROM devices WHERE id = ? AND org_id = ?", (row["device_id"], org_id)
+    ).fetchone():
+        return False
+    by_key = {p.key: p.uid for p in points(conn, org_id, row["device_id"])}
+    sensors = [by_key[k] for k in sensor_keys if k in by_key]
+    ts = now_ms()
+    conn.execute(
+        f"INSERT INTO components ({_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, 1) "
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, "
+        "serial_number = excluded.serial_number, sensor_ids = excluded.sensor_ids, "
+        "updated_at = excluded.updated_at, deleted_at = excluded.deleted_at, "
+        "version = components.version + 1 WHERE components.org_id = excluded.org_id",
+        (row["id"], org_id, row["device_id"], row["name"], row.get("kind"),
+         row.get("serial_number"), msgspec.json.encode(sensors).decode(), ts,
+         ts if row.get("deleted_at") else None),
+    )  # fmt: skip
+    return True

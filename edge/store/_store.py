@@ -567,6 +567,11 @@ class Store:
             lambda c: _components.update(c, owner, component_id, changes, expected_version)
         )
 
+    def upsert_component(self, org_id: str, row: dict[str, Any], sensor_keys: list[str]) -> bool:
+        """Create or update a component pulled from the upstream (its sensors by key); False
+        if its device is not here yet."""
+        return self._write(lambda c: _components.upsert(c, org_id, row, sensor_keys))
+
     def delete_component(self, owner: Owner, component_id: str) -> Component:
         """Soft-delete a component."""
         return self._write(lambda c: _components.delete(c, owner, component_id))

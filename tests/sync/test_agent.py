@@ -140,6 +140,18 @@ def test_devices_sites_and_groups_created_upstream_appear_and_poll_here(pair, mo
     sites = down.client.get("/v1/sites", headers=down.headers).json()["data"]
     assert [(s["id"], s["customer_id"]) for s in sites] == [(site["id"], "cus_1")]
 
+    up_sensors = upstream.client.get("/v1/sensors", params={"device_id": made["id"]},
+                                     headers=up_headers).json()["data"]  # fmt: skip
+    part = {"device_id": made["id"], "name": "Pump 1", "sensor_ids": [up_sensors[0]["id"]]}
+    component = upstream.client.post("/v1/components", json=part,
+                                     headers=up_headers).json()["data"]  # fmt: skip
+    here_part = wait_for(lambda: (r := down.client.get(f"/v1/components/{component['id']}",
+                                                       headers=down.headers)).is_success
+                         and r.json()["data"], what="the component")  # fmt: skip
+    listed = down.client.get("/v1/sensors", params={"device_id": made["id"]},
+                             headers=down.headers).json()["data"]  # fmt: skip
+    local = {s["id"]: s["key"] for s in listed}
+    assert [local[s] for s in here_part["sensor_ids"]] == [up_sensors[0]["key"]]
     renamed = upstream.client.patch(f"/v1/devices/{made['id']}", json={"name": "Pumps"},
                                     headers=up_headers)  # fmt: skip
     assert renamed.is_success
