@@ -51,7 +51,7 @@ from drivers.modbus.driver import ModbusDriver
 from drivers.modbus.planner import Block, plan
 from drivers.modbus.units import BusStats, UnitState
 from edge.store import Store
-from edge.store._store import MAX_PAGE
+from edge.store._facade import MAX_PAGE
 from tests.bench._common import QUICK, Result, Sizes, at_least, at_most, open_store
 
 PROFILE: Final = "eastron_sdm630"

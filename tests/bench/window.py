@@ -21,7 +21,7 @@ from typing import Final, TypeVar
 
 from edge.models import Page
 from edge.store import Store
-from edge.store._store import MAX_PAGE
+from edge.store._facade import MAX_PAGE
 from tests.bench._common import (
     DAY_S,
     T0_MS,
