@@ -15,7 +15,7 @@ import msgspec
 from edge import ids
 from edge.models import Alarm, AlarmNote, AlertRule, Owner, now_ms, org_of
 from edge.store import _events
-from edge.store._catalog import NotFound, Refused, check_change, device, reach, visible_devices
+from edge.store._catalog import NotFound, Refused, check_change, device, device_visible, reach
 
 _RULE_COLUMNS: Final = (
     "id, org_id, name, kind, device_id, metric, params, severity, enabled, created_at, "
@@ -27,10 +27,8 @@ _ALARM_COLUMNS: Final = (
 )
 RULE_FIELDS: Final = frozenset({"name", "params", "severity", "enabled"})
 # A rule with no device is the organization's (visible to bounded keys only if unbounded).
-_RULE_VISIBLE: Final = (
-    f"(?2 = '[]' AND ?3 = '[]' OR alert_rules.device_id IN ({visible_devices()}))"
-)
-_ALARM_VISIBLE: Final = f"(?2 = '[]' AND ?3 = '[]' OR alarms.device_id IN ({visible_devices()}))"
+_RULE_VISIBLE: Final = device_visible("alert_rules.device_id")
+_ALARM_VISIBLE: Final = device_visible("alarms.device_id")
 
 
 def _rule(row: tuple) -> AlertRule:

@@ -467,13 +467,14 @@ def create_points(conn: apsw.Connection, org_id: str, new: list[Point]) -> list[
     return created
 
 
-def visible_devices() -> str:
-    """SQL selecting the ids of the devices the owner bound at ?1..?3 (by `reach`) may see."""
-    return f"SELECT devices.id FROM devices WHERE devices.org_id = ?1 AND {_within(2, 3)}"
+def device_visible(column: str) -> str:
+    """SQL true when the device id in `column` is one the owner bound at ?1..?3 (by `reach`)
+    may see; an unbounded owner runs no subquery."""
+    devices = f"SELECT devices.id FROM devices WHERE devices.org_id = ?1 AND {_within(2, 3)}"
+    return f"(?2 = '[]' AND ?3 = '[]' OR {column} IN ({devices}))"
 
 
-# A point whose device the owner bound at ?1..?3 may see (unbounded: no subquery to run).
-_POINT_VISIBLE = f"(?2 = '[]' AND ?3 = '[]' OR points.device_id IN ({visible_devices()}))"
+_POINT_VISIBLE = device_visible("points.device_id")
 
 
 def points(conn: apsw.Connection, owner: Owner, device_id: str | None = None) -> list[Point]:

@@ -14,9 +14,9 @@ from edge.store._catalog import (
     Refused,
     check_change,
     device,
+    device_visible,
     points,
     reach,
-    visible_devices,
 )
 
 _COLUMNS: Final = (
@@ -60,7 +60,7 @@ def get(conn: apsw.Connection, owner: Owner, component_id: str) -> Component:
     """A live component of a device the owner may see, or NotFound."""
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM components WHERE org_id = ?1 AND id = ?4 "
-        f"AND deleted_at IS NULL AND device_id IN ({visible_devices()})",
+        f"AND deleted_at IS NULL AND {device_visible('components.device_id')}",
         (*reach(owner), component_id),
     ).fetchone()
     if row is None:
@@ -80,7 +80,7 @@ def page(
     after_ts, after_id = after if after is not None else (-1, "")
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM components WHERE org_id = ?1 "
-        f"AND device_id IN ({visible_devices()}) AND (?4 IS NULL OR device_id = ?4) "
+        f"AND {device_visible('components.device_id')} AND (?4 IS NULL OR device_id = ?4) "
         "AND ((?5 IS NULL AND deleted_at IS NULL) OR updated_at > ?5) "
         "AND (updated_at, id) > (?6, ?7) ORDER BY updated_at, id LIMIT ?8",
         (*reach(owner), device_id, updated_since, after_ts, after_id, limit),

@@ -8,7 +8,7 @@ import apsw
 import msgspec
 
 from edge.models import Event
-from edge.store._catalog import visible_devices
+from edge.store._catalog import device_visible
 
 _COLUMNS = "id, org_id, device_id, type, severity, message, ts, data"
 
@@ -68,8 +68,7 @@ def page(
         "SELECT e.id, e.org_id, e.device_id, e.type, e.severity, e.message, e.ts, e.data, "
         "a.acked_at IS NOT NULL, a.cleared_at IS NOT NULL, a.id IS NOT NULL "
         "FROM events AS e LEFT JOIN alarms AS a ON a.id = e.data ->> '$.alarm_id' "
-        "WHERE e.org_id = ?1 AND (?2 = '[]' AND ?3 = '[]' OR e.device_id IN "
-        f"({visible_devices()})) "
+        f"WHERE e.org_id = ?1 AND {device_visible('e.device_id')} "
         "AND (?4 IS NULL OR e.type = ?4) AND (?5 IS NULL OR e.severity = ?5) "
         "AND (?6 IS NULL OR e.device_id = ?6) "
         "AND (?7 IS NULL OR (a.id IS NOT NULL AND (a.acked_at IS NOT NULL) = ?7)) "
