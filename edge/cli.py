@@ -182,7 +182,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 
 # Settings whose values `edge settings` does not print.
-SECRET_SETTINGS = frozenset({"sync.api_key"})
+SECRET_SETTINGS = frozenset({"sync.api_key", "notify.smtp_password"})
 
 
 def cmd_settings(args: argparse.Namespace) -> int:

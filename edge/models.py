@@ -109,6 +109,8 @@ class Device(msgspec.Struct, frozen=True):
     updated_at: int = 0
     deleted_at: int | None = None
     version: int = 1
+    # How movements are derived from one of its points (edge.movements); None: they are not.
+    movement: dict[str, Any] | None = None
 
 
 class Point(msgspec.Struct, frozen=True):

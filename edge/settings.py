@@ -159,6 +159,21 @@ class WebhooksSettings(_Section):
     ] = 1.0
 
 
+class NotifySettings(_Section):
+    smtp_host: Annotated[
+        str, _s("Mail relay that e-mail notification channels send through; empty: none.")
+    ] = ""
+    smtp_port: Annotated[int, _s("TCP port of the mail relay.", ge=1, le=65535)] = 25
+    smtp_starttls: Annotated[
+        bool, _s("Upgrade the relay connection with STARTTLS before sending.")
+    ] = False
+    smtp_username: Annotated[str, _s("User name for the relay; empty: no login.")] = ""
+    smtp_password: Annotated[str, _s("Password for the relay.")] = ""
+    smtp_from: Annotated[str, _s("Sender address of notification e-mails.", min_length=3)] = (
+        "edge-gateway@localhost"
+    )
+
+
 class Settings(_Section):
     data_dir: Annotated[
         str, _s("Directory holding the database and other state.", min_length=1)
@@ -175,6 +190,7 @@ class Settings(_Section):
     api: ApiSettings = ApiSettings()
     sync: SyncSettings = SyncSettings()
     webhooks: WebhooksSettings = WebhooksSettings()
+    notify: NotifySettings = NotifySettings()
 
     @property
     def database_path(self) -> Path:

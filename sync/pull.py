@@ -30,7 +30,9 @@ PAGE: Final = 500
 RESOURCES: Final = (("sites", "/sites"), ("device_groups", "/device-groups"),
                     ("devices", "/devices"), ("alert_rules", "/alert-rules"),
                     ("components", "/components"))  # fmt: skip
-DEVICE_FIELDS: Final = ("name", "site_id", "group_id", "tags", "enabled", "connection", "profile")
+DEVICE_FIELDS: Final = (
+    "name", "site_id", "group_id", "tags", "enabled", "connection", "profile", "movement",
+)  # fmt: skip
 
 
 def _iso(ms: int) -> str:
@@ -135,6 +137,10 @@ class Puller:
         points = [s["config"] or {"key": s["key"], "unit": s["unit"], "interval_s": s["interval_s"]}
                   for s in sensors.json()["data"]] if sensors.is_success else []  # fmt: skip
         body = {**row, "points": points}
-        await asyncio.to_thread(add, store, org, body)
+        made = await asyncio.to_thread(add, store, org, body)
+        if row.get("movement") is not None:
+            await asyncio.to_thread(
+                lambda: store.update_device(org, made.id, movement=row["movement"])
+            )
         await self._registry.mark(row["id"], UPSTREAM)
         log.info("device %s (%s) pulled from upstream", row["id"], row["type"])

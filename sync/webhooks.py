@@ -1,5 +1,9 @@
 """WebhookDispatcher: turns recorded events into webhook deliveries and sends them, signed.
 
+Notification channels ride on the same deliveries: a `webhook` channel is sent
+exactly as below, a `slack` channel gets `{"text": ...}` (what chat tools'
+incoming webhooks take), and an `email` channel a mail through `sync.mail`.
+
 The store makes the deliveries (`Store.fan_out_webhook_events`: one per event
 per subscribed webhook, durably, from a watermark over the events table);
 this module sends them and records every attempt, so after a restart pending
@@ -51,6 +55,7 @@ from edge import __version__
 from edge.models import now_ms
 from edge.runtime import Runtime
 from edge.store import DueDelivery
+from sync import mail
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +105,8 @@ def retry_delay_s(attempts: int, base_s: float, rng: random.Random) -> float:
 def _where(url: str) -> str:
     """A URL for the log: no credentials, no query (either may hold a receiver's token)."""
     parts = urlsplit(url)
+    if parts.scheme == "mailto":
+        return url
     return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
@@ -123,6 +130,7 @@ class WebhookDispatcher:
         # URLs whose last attempt failed: logged once at ERROR, then quietly until they answer.
         self._failing: set[str] = set()
         self._pruned_at = -PRUNE_EVERY_S
+        self._mailer = mail.Mailer(runtime.settings.notify, self._settings.timeout_s)
 
     async def run(self) -> None:
         """Make and send deliveries until cancelled."""
@@ -160,14 +168,22 @@ class WebhookDispatcher:
         ):
             await self._attempt(client, found[0])
 
+    async def _send(
+        self, client: httpx.AsyncClient, delivery: DueDelivery
+    ) -> tuple[int | None, str | None]:
+        """One attempt by the delivery's transport: (HTTP or SMTP status, error)."""
+        if delivery.transport == "email":
+            return await self._mailer.send(delivery.id, delivery.config["to"], delivery.event)
+        headers = {"X-Webhook-Id": delivery.id, "X-Webhook-Event": delivery.event.type}
+        if delivery.transport == "slack":
+            body = msgspec.json.encode({"text": mail.text(delivery.event)})
+        else:
+            body = payload(delivery)
+            headers["X-Webhook-Signature"] = signature(delivery.secret, body, int(time.time()))
+        return await self._post(client, delivery.url, body, headers)
+
     async def _attempt(self, client: httpx.AsyncClient, delivery: DueDelivery) -> None:
-        body = payload(delivery)
-        headers = {
-            "X-Webhook-Id": delivery.id,
-            "X-Webhook-Event": delivery.event.type,
-            "X-Webhook-Signature": signature(delivery.secret, body, int(time.time())),
-        }
-        code, error = await self._post(client, delivery.url, body, headers)
+        code, error = await self._send(client, delivery)
         attempts = delivery.attempts + 1
         next_at = None
         if code is not None and 200 <= code < 300:

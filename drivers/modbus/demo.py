@@ -28,6 +28,10 @@ MACHINES: Final = (
     ("Lighting board", "schneider_iem3000"),
     ("Pump station PLC", "generic_plc"),
 )
+# The pump station's movements: its inlet flow walks around 12 m³/h; above 15 it is pumping.
+PUMP_MOVEMENT: Final = {"metric": "inlet_flow", "threshold": 15.0, "hysteresis": 1.5,
+                        "min_duration_s": 5.0, "baseline_days": 30}  # fmt: skip
+MOVING: Final = "Pump station PLC"
 # A simulator process prints its "listening on" line well within this.
 START_TIMEOUT_S: Final = 30.0
 STOP_TIMEOUT_S: Final = 5.0
@@ -62,12 +66,14 @@ class DemoPlant:
             connection = {"host": "127.0.0.1", "port": machine.port, "unit_id": 1}
             device = existing.get(machine.name)
             if device is None:
-                add_device(
+                device = add_device(
                     self._store, self._org_id, name=machine.name, transport="modbus_tcp",
                     connection=connection, profile=machine.profile,
                 )  # fmt: skip
             elif device.connection != connection:
                 self._store.update_device(self._org_id, device.id, connection=connection)
+            if machine.name == MOVING and device.movement is None:
+                self._store.update_device(self._org_id, device.id, movement=PUMP_MOVEMENT)
 
     async def start(self) -> None:
         """Start every simulator and wait until each listens."""

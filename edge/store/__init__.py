@@ -1,7 +1,11 @@
 """The gateway's SQLite store: the only package that holds SQL or imports apsw."""
 
 from edge.store._catalog import Conflict, DeviceFilter, NotFound, Refused
+from edge.store._channels import DEFAULT_EVENTS as DEFAULT_CHANNEL_EVENTS
+from edge.store._channels import TRANSPORTS, Channel
 from edge.store._cursor import InvalidCursor
+from edge.store._cursor import decode as decode_cursor
+from edge.store._cursor import encode as encode_cursor
 from edge.store._files import DatabaseRefused, check_file
 from edge.store._maintenance import TableStats, vacuum
 from edge.store._maintenance import check as check_database
@@ -21,8 +25,11 @@ from edge.store._writer import (
 __all__ = [
     "AGGREGATES",
     "COMMIT_BUCKETS",
+    "DEFAULT_CHANNEL_EVENTS",
     "EVENT_TYPES",
+    "TRANSPORTS",
     "BacklogFull",
+    "Channel",
     "Conflict",
     "DatabaseRefused",
     "DeviceFilter",
@@ -41,6 +48,8 @@ __all__ = [
     "WriterStats",
     "check_database",
     "check_file",
+    "decode_cursor",
+    "encode_cursor",
     "migrate",
     "pending",
     "table_stats",

@@ -77,6 +77,10 @@ def _json(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
+def _json_or_null(value: Any) -> str | None:
+    return None if value is None else _json(value)
+
+
 def ensure_organization(conn: apsw.Connection, name: str) -> Organization:
     """The organization with this name, created if it does not exist."""
     row = conn.execute(
@@ -214,7 +218,7 @@ def _require(conn: apsw.Connection, table: str, org_id: str, object_id: str | No
 
 _DEVICE_COLUMNS = (
     "id, org_id, name, type, site_id, group_id, connection, profile, tags, enabled, "
-    "created_at, updated_at, deleted_at, version"
+    "created_at, updated_at, deleted_at, version, movement"
 )
 
 
@@ -234,7 +238,7 @@ def create_device(conn: apsw.Connection, device: Device, owner: Owner | None = N
         device, id=device.id or ids.new_id("dev"), created_at=ts, updated_at=ts, version=1
     )
     conn.execute(
-        f"INSERT INTO devices ({_DEVICE_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+        f"INSERT INTO devices ({_DEVICE_COLUMNS}) VALUES ({', '.join('?' * 15)})",
         (
             device.id,
             device.org_id,
@@ -250,13 +254,14 @@ def create_device(conn: apsw.Connection, device: Device, owner: Owner | None = N
             ts,
             None,
             1,
+            _json_or_null(device.movement),
         ),
     )
     return device
 
 
 _MUTABLE_DEVICE_FIELDS = frozenset(
-    {"name", "site_id", "group_id", "connection", "profile", "tags", "enabled"}
+    {"name", "site_id", "group_id", "connection", "profile", "tags", "enabled", "movement"}
 )
 
 
@@ -298,7 +303,8 @@ def update_device(
     )  # fmt: skip
     conn.execute(
         "UPDATE devices SET name = ?, site_id = ?, group_id = ?, connection = ?, profile = ?, "
-        "tags = ?, enabled = ?, updated_at = ?, version = ? WHERE id = ? AND org_id = ?",
+        "tags = ?, enabled = ?, movement = ?, updated_at = ?, version = ? "
+        "WHERE id = ? AND org_id = ?",
         (
             updated.name,
             updated.site_id,
@@ -307,6 +313,7 @@ def update_device(
             updated.profile,
             _json(updated.tags),
             int(updated.enabled),
+            _json_or_null(updated.movement),
             updated.updated_at,
             updated.version,
             device_id,
@@ -318,7 +325,7 @@ def update_device(
 
 def _device(row: tuple) -> Device:
     (id_, org, name, type_, site, group, connection, profile, tags, enabled, created, updated,
-     deleted, version) = row  # fmt: skip
+     deleted, version, movement) = row  # fmt: skip
     return Device(
         id=id_,
         org_id=org,
@@ -334,6 +341,7 @@ def _device(row: tuple) -> Device:
         updated_at=updated,
         deleted_at=deleted,
         version=version,
+        movement=msgspec.json.decode(movement) if movement else None,
     )
 
 

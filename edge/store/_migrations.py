@@ -397,6 +397,21 @@ def _webhooks(db: sqlite_utils.Database) -> None:
     )
 
 
+def _movements(db: sqlite_utils.Database) -> None:
+    # A device's movement settings (see edge.movements), JSON; NULL: no movements derived.
+    db["devices"].add_column("movement", str)
+
+
+def _notification_channels(db: sqlite_utils.Database) -> None:
+    # A notification channel is a subscription row with a transport (webhook, slack, email),
+    # so channels share the webhooks' durable delivery log, ordering and retries.
+    db["webhooks"].add_column("kind", str, not_null_default="webhook")
+    db["webhooks"].add_column("transport", str, not_null_default="webhook")
+    db["webhooks"].add_column("name", str)
+    db["webhooks"].add_column("min_severity", str)
+    db["webhooks"].add_column("config", str, not_null_default="{}")
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("0001_initial", _initial),
     ("0002_idempotency", _idempotency),
@@ -406,6 +421,8 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("0006_sync", _sync),
     ("0007_alarms", _alarms),
     ("0008_webhooks", _webhooks),
+    ("0009_movements", _movements),
+    ("0012_notification_channels", _notification_channels),
 )
 
 

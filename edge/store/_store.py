@@ -38,6 +38,7 @@ from edge.models import (
     StoredReading,
     now_ms,
 )
+from edge.movements import Window
 from edge.settings import Settings
 from edge.store import (
     _catalog,
@@ -45,6 +46,7 @@ from edge.store import (
     _idempotency,
     _keys,
     _migrations,
+    _movements,
     _readings,
     _sync,
 )
@@ -250,6 +252,18 @@ class Store(CatalogFacade, SyncFacade, AlarmFacade, WebhookFacade):
         def query(conn: apsw.Connection) -> _readings.Summary:
             _catalog.point_in_org(conn, owner, point_id)
             return _readings.summary(conn, point_id, start_ms, end_ms)
+
+        return self._read(query)
+
+    def movement_windows(
+        self, owner: Owner, point_id: int, start_ms: int, end_ms: int, on: float, off: float
+    ) -> list[Window]:
+        """Runs of a point's readings at or above `on` (until below `off`) that start in
+        [start, end), each followed to its end; see `edge.movements`."""
+
+        def query(conn: apsw.Connection) -> list[Window]:
+            _catalog.point_in_org(conn, owner, point_id)
+            return _movements.windows(conn, point_id, start_ms, end_ms, on, off)
 
         return self._read(query)
 

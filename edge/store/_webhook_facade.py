@@ -1,11 +1,13 @@
-"""The Store's part for webhooks: subscriptions and their durable deliveries."""
+"""The Store's part for webhooks and notification channels: subscriptions and their durable
+deliveries."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from edge.models import Page
-from edge.store import _webhooks
+from edge.store import _channels, _webhooks
+from edge.store._channels import Channel
 from edge.store._facade import Facade
 from edge.store._webhooks import DueDelivery, Webhook, WebhookDelivery
 
@@ -64,6 +66,63 @@ class WebhookFacade(Facade):
         """A keyset page of a webhook's deliveries, newest first."""
         return self._page(
             lambda c, after, n: _webhooks.deliveries(c, org_id, webhook_id, after, n),
+            cursor,
+            (int,),
+            lambda d: (d.seq,),
+            limit,
+        )
+
+    # Notification channels: rows of the same table, sharing the delivery log.
+
+    def create_channel(self, org_id: str, channel: Channel) -> tuple[Channel, str | None]:
+        """A new notification channel; a webhook channel's signing secret is returned once."""
+        return self._write(lambda c: _channels.create(c, org_id, channel))
+
+    def channel(self, org_id: str, channel_id: str) -> Channel:
+        """One live channel of the org, or NotFound."""
+        return self._read(lambda c: _channels.get(c, org_id, channel_id))
+
+    def channel_page(
+        self,
+        org_id: str,
+        updated_since: int | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """A keyset page of the org's channels in (updated_at, id) order."""
+        return self._updated_page(
+            lambda c, after, n: _channels.page(c, org_id, updated_since, after, n), cursor, limit
+        )
+
+    def update_channel(
+        self,
+        org_id: str,
+        channel_id: str,
+        expected_version: int | None = None,
+        rotate_secret: bool = False,
+        **changes: Any,
+    ) -> tuple[Channel, str | None]:
+        """Change a channel (Conflict if stale); with `rotate_secret`, also its new secret."""
+        return self._write(
+            lambda c: _channels.update(
+                c, org_id, channel_id, changes, expected_version, rotate_secret
+            )
+        )
+
+    def delete_channel(self, org_id: str, channel_id: str) -> Channel:
+        """Soft-delete a channel; its pending deliveries fail."""
+        return self._write(lambda c: _channels.delete(c, org_id, channel_id))
+
+    def queue_channel_test(self, org_id: str, channel_id: str) -> WebhookDelivery:
+        """Queue a `webhook.test` delivery to this channel (Conflict if it is disabled)."""
+        return self._write(lambda c: _channels.queue_test(c, org_id, channel_id))
+
+    def channel_deliveries(
+        self, org_id: str, channel_id: str, cursor: str | None = None, limit: int = 100
+    ) -> Page:
+        """A keyset page of a channel's deliveries, newest first."""
+        return self._page(
+            lambda c, after, n: _channels.deliveries(c, org_id, channel_id, after, n),
             cursor,
             (int,),
             lambda d: (d.seq,),

@@ -58,6 +58,10 @@ SECRET_BYTES: Final = 32
 WATERMARK: Final = "webhooks_event_rowid"
 MUTABLE: Final = frozenset({"url", "events", "description", "enabled"})
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+# What a row of the webhooks table is: a /webhooks subscription or a notification channel.
+WEBHOOK, CHANNEL = "webhook", "channel"
+# Least to most severe; a channel's min_severity takes its level and those above.
+SEVERITY_RANK: Final = {"info": 0, "warning": 1, "error": 2, "critical": 3}
 
 _COLUMNS: Final = (
     "id, org_id, url, events, description, enabled, created_at, updated_at, deleted_at, version"
@@ -102,7 +106,7 @@ class WebhookDelivery(msgspec.Struct, frozen=True):
 
 
 class DueDelivery(msgspec.Struct, frozen=True):
-    """What the dispatcher needs to send a delivery: where, the secret, and the event."""
+    """What the dispatcher needs to send a delivery: where and how, the secret, the event."""
 
     id: str
     webhook_id: str
@@ -111,6 +115,9 @@ class DueDelivery(msgspec.Struct, frozen=True):
     attempts: int
     created_at: int
     event: Event
+    transport: str = "webhook"  # webhook, slack or email
+    name: str | None = None
+    config: dict[str, Any] = {}
 
 
 def check_url(url: Any) -> str:
@@ -138,7 +145,8 @@ def check_events(events: Any) -> list[str]:
     return list(dict.fromkeys(events))
 
 
-def _secret() -> str:
+def new_secret() -> str:
+    """A new signing secret."""
     return SECRET_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
 
 
@@ -159,7 +167,7 @@ def create(
     ts = now_ms()
     made = Webhook(ids.new_id("wh"), org_id, check_url(url), check_events(events), description,
                    True, ts, ts)  # fmt: skip
-    secret = _secret()
+    secret = new_secret()
     conn.execute(
         f"INSERT INTO webhooks ({_COLUMNS}, secret) VALUES (?, ?, ?, ?, ?, 1, ?, ?, NULL, 1, ?)",
         (made.id, org_id, made.url, msgspec.json.encode(made.events).decode(), description, ts,
@@ -170,10 +178,7 @@ def create(
 
 def get(conn: apsw.Connection, org_id: str, webhook_id: str) -> Webhook:
     """A live webhook of the org, or NotFound."""
-    row = conn.execute(
-        f"SELECT {_COLUMNS} FROM webhooks WHERE org_id = ? AND id = ? AND deleted_at IS NULL",
-        (org_id, webhook_id),
-    ).fetchone()
+    row = live_row(conn, _COLUMNS, WEBHOOK, org_id, webhook_id)
     if row is None:
         raise NotFound(f"no webhook {webhook_id}")
     return _webhook(row)
@@ -187,14 +192,41 @@ def page(
     limit: int,
 ) -> list[Webhook]:
     """Webhooks in (updated_at, id) order; with updated_since, deleted ones too."""
+    return [
+        _webhook(row)
+        for row in updated_rows(conn, _COLUMNS, WEBHOOK, org_id, updated_since, after, limit)
+    ]
+
+
+def live_row(
+    conn: apsw.Connection, columns: str, kind: str, org_id: str, row_id: str
+) -> tuple | None:
+    """`columns` of one live row of this kind (webhook or channel) of the org."""
+    return conn.execute(
+        f"SELECT {columns} FROM webhooks WHERE org_id = ? AND id = ? AND deleted_at IS NULL "
+        "AND kind = ?",
+        (org_id, row_id, kind),
+    ).fetchone()
+
+
+def updated_rows(
+    conn: apsw.Connection,
+    columns: str,
+    kind: str,
+    org_id: str,
+    updated_since: int | None,
+    after: tuple[int, str] | None,
+    limit: int,
+) -> list[tuple]:
+    """`columns` of rows of this kind in (updated_at, id) order; with updated_since, deleted
+    ones too."""
     after_ts, after_id = after if after is not None else (-1, "")
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM webhooks WHERE org_id = ?1 "
+    return conn.execute(
+        f"SELECT {columns} FROM webhooks WHERE org_id = ?1 AND kind = ?6 "
         "AND ((?2 IS NULL AND deleted_at IS NULL) OR updated_at > ?2) "
         "AND (updated_at, id) > (?3, ?4) ORDER BY updated_at, id LIMIT ?5",
-        (org_id, updated_since, after_ts, after_id, limit),
-    )
-    return [_webhook(row) for row in rows]
+        (org_id, updated_since, after_ts, after_id, limit, kind),
+    ).fetchall()
 
 
 def update(
@@ -221,7 +253,7 @@ def update(
         )  # fmt: skip
     except msgspec.ValidationError as error:
         raise Refused(str(error).replace("`", "")) from None
-    secret = _secret() if rotate_secret else None
+    secret = new_secret() if rotate_secret else None
     conn.execute(
         "UPDATE webhooks SET url = ?, events = ?, description = ?, enabled = ?, updated_at = ?, "
         "version = ?, secret = coalesce(?, secret) WHERE id = ?",
@@ -233,16 +265,20 @@ def update(
 
 def delete(conn: apsw.Connection, org_id: str, webhook_id: str) -> Webhook:
     """Soft-delete a webhook; its pending deliveries fail, since nobody will send them."""
-    current = get(conn, org_id, webhook_id)
+    return retire(conn, get(conn, org_id, webhook_id), "webhook")
+
+
+def retire(conn: apsw.Connection, current: Any, kind: str) -> Any:
+    """Soft-delete a webhook or channel row (`current`, as read); its pending deliveries fail."""
     ts = max(now_ms(), current.updated_at + 1)
     conn.execute(
         "UPDATE webhooks SET deleted_at = ?, updated_at = ?, version = version + 1 WHERE id = ?",
-        (ts, ts, webhook_id),
+        (ts, ts, current.id),
     )
     conn.execute(
         "UPDATE webhook_deliveries SET status = ?, next_attempt_at = NULL, updated_at = ?, "
-        "last_error = 'the webhook was deleted' WHERE webhook_id = ? AND status = ?",
-        (FAILED, ts, webhook_id, PENDING),
+        "last_error = ? WHERE webhook_id = ? AND status = ?",
+        (FAILED, ts, f"the {kind} was deleted", current.id, PENDING),
     )
     return msgspec.structs.replace(
         current, deleted_at=ts, updated_at=ts, version=current.version + 1
@@ -272,16 +308,20 @@ def delivery(conn: apsw.Connection, org_id: str, delivery_id: str) -> WebhookDel
 
 def queue_test(conn: apsw.Connection, org_id: str, webhook_id: str) -> WebhookDelivery:
     """Record a `webhook.test` event and queue its delivery to this webhook only."""
-    hook = get(conn, org_id, webhook_id)
+    return queue_test_of(conn, get(conn, org_id, webhook_id), "webhook")
+
+
+def queue_test_of(conn: apsw.Connection, hook: Any, kind: str) -> WebhookDelivery:
+    """A `webhook.test` event queued to one webhook or channel row (`hook`, as read) only."""
     if not hook.enabled:
-        raise Conflict(f"webhook {webhook_id} is disabled; enable it to send a test")
+        raise Conflict(f"{kind} {hook.id} is disabled; enable it to send a test")
     ts = now_ms()
     event_id, delivery_id = ids.new_id("evt"), ids.new_id("whd")
-    insert_events(conn, [event_row(event_id, org_id, TEST_EVENT, "info",
+    insert_events(conn, [event_row(event_id, hook.org_id, TEST_EVENT, "info",
                                    f"Test delivery to {hook.url}", ts, None,
-                                   {"webhook_id": webhook_id})])  # fmt: skip
-    _insert_deliveries(conn, [(delivery_id, org_id, webhook_id, event_id, TEST_EVENT, ts)])
-    return delivery(conn, org_id, delivery_id)
+                                   {"webhook_id": hook.id})])  # fmt: skip
+    _insert_deliveries(conn, [(delivery_id, hook.org_id, hook.id, event_id, TEST_EVENT, ts)])
+    return delivery(conn, hook.org_id, delivery_id)
 
 
 def deliveries(
@@ -289,10 +329,17 @@ def deliveries(
 ) -> list[WebhookDelivery]:
     """A live webhook's deliveries, newest first."""
     get(conn, org_id, webhook_id)
+    return deliveries_of(conn, org_id, webhook_id, after, limit)
+
+
+def deliveries_of(
+    conn: apsw.Connection, org_id: str, hook_id: str, after: tuple[int] | None, limit: int
+) -> list[WebhookDelivery]:
+    """The deliveries made for one webhook or channel row, newest first."""
     rows = conn.execute(
         f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = ?1 "
         "AND org_id = ?2 AND (?3 IS NULL OR seq < ?3) ORDER BY seq DESC LIMIT ?4",
-        (webhook_id, org_id, after[0] if after else None, limit),
+        (hook_id, org_id, after[0] if after else None, limit),
     )
     return [_delivery(row) for row in rows]
 
@@ -306,27 +353,32 @@ def events_waiting(conn: apsw.Connection) -> bool:
 def fan_out(conn: apsw.Connection, limit: int) -> int:
     """Turn up to `limit` events past the watermark into deliveries; returns the events read.
 
-    A webhook receives the events recorded since it was made, of the types it subscribes to.
+    A webhook receives the events recorded since it was made, of the types it subscribes to;
+    a channel only those at or above its minimum severity.
     """
     rows = conn.execute(
-        "SELECT rowid, id, org_id, type, ts FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?",
+        "SELECT rowid, id, org_id, type, ts, severity FROM events WHERE rowid > ? "
+        "ORDER BY rowid LIMIT ?",
         (meta_int(conn, WATERMARK), limit),
     ).fetchall()
     if not rows:
         return 0
-    hooks: dict[str, list[tuple[str, set[str], int]]] = defaultdict(list)
-    for hook_id, org, events, created in conn.execute(
-        "SELECT id, org_id, events, created_at FROM webhooks "
+    hooks: dict[str, list[tuple[str, set[str], int, int]]] = defaultdict(list)
+    for hook_id, org, events, created, least in conn.execute(
+        "SELECT id, org_id, events, created_at, min_severity FROM webhooks "
         "WHERE deleted_at IS NULL AND enabled = 1"
     ):
-        hooks[org].append((hook_id, set(msgspec.json.decode(events)), created))
+        rank = SEVERITY_RANK.get(least, 0)
+        hooks[org].append((hook_id, set(msgspec.json.decode(events)), created, rank))
     ts = now_ms()
     made = [
         (ids.new_id("whd"), org, hook_id, event_id, type_, ts)
-        for _, event_id, org, type_, event_ts in rows
+        for _, event_id, org, type_, event_ts, severity in rows
         if type_ != TEST_EVENT
-        for hook_id, subscribed, created in hooks.get(org, ())
-        if event_ts >= created and (type_ in subscribed or ANY in subscribed)
+        for hook_id, subscribed, created, least in hooks.get(org, ())
+        if event_ts >= created
+        and (type_ in subscribed or ANY in subscribed)
+        and SEVERITY_RANK.get(severity, 0) >= least
     ]
     _insert_deliveries(conn, made)
     set_meta(conn, WATERMARK, rows[-1][0])
@@ -343,16 +395,28 @@ def due(conn: apsw.Connection, now: int, url: str | None, limit: int) -> list[Du
         "WITH heads AS (SELECT min(d.seq) AS seq FROM webhook_deliveries d "
         "JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = ?1 AND w.deleted_at IS NULL "
         "AND w.enabled = 1 AND (?3 IS NULL OR w.url = ?3) GROUP BY w.url) "
-        "SELECT d.id, d.webhook_id, w.url, w.secret, d.attempts, d.created_at, e.id, e.org_id, "
-        "e.type, e.severity, e.message, e.ts, e.device_id, e.data "
+        "SELECT d.id, d.webhook_id, w.url, w.secret, d.attempts, d.created_at, w.transport, "
+        "w.name, w.config, e.id, e.org_id, e.type, e.severity, e.message, e.ts, e.device_id, "
+        "e.data "
         "FROM heads JOIN webhook_deliveries d ON d.seq = heads.seq "
         "JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id "
         "WHERE d.next_attempt_at <= ?2 ORDER BY d.next_attempt_at, d.seq LIMIT ?4",
         (PENDING, now, url, limit),
     )
     return [
-        DueDelivery(id_, hook, to, secret, attempts, created, _event(event))
-        for id_, hook, to, secret, attempts, created, *event in rows
+        DueDelivery(
+            id_,
+            hook,
+            to,
+            secret,
+            attempts,
+            created,
+            _event(event),
+            transport,
+            name,
+            msgspec.json.decode(config),
+        )
+        for id_, hook, to, secret, attempts, created, transport, name, config, *event in rows
     ]
 
 

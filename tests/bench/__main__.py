@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from tests.bench import api, disk, ingest, latest, modbus, sync, window
+from tests.bench import api, disk, ingest, latest, modbus, movements, sync, window
 from tests.bench._common import FULL, QUICK, Result, table
 
 BENCHMARKS = {
@@ -14,6 +14,7 @@ BENCHMARKS = {
     "disk": disk.run,
     "window": window.run,
     "latest": latest.run,
+    "movements": movements.run,
     "modbus": modbus.run,
     "api": api.run,
     "sync": sync.run,

@@ -125,7 +125,7 @@ def test_devices_sites_and_groups_created_upstream_appear_and_poll_here(pair, mo
                                 headers=up_headers).json()["data"]  # fmt: skip
     plc = modbus_server({1: "generic_plc"})
     body = {"name": "Pump station", "type": "modbus_tcp", "profile": "generic_plc",
-            "site_id": site["id"],
+            "site_id": site["id"], "movement": {"metric": "inlet_flow", "threshold": 15.0},
             "connection": {"host": "127.0.0.1", "port": plc.port, "unit_id": 1}}  # fmt: skip
     made = upstream.client.post("/v1/devices", json=body, headers=up_headers).json()["data"]
     url = f"/v1/devices/{made['id']}/health"
@@ -137,6 +137,7 @@ def test_devices_sites_and_groups_created_upstream_appear_and_poll_here(pair, mo
     wait_for(polled, what="the pulled device to be polled")
     here = down.client.get(f"/v1/devices/{made['id']}", headers=down.headers).json()["data"]
     assert here["site_id"] == site["id"] and here["profile"] == "generic_plc"
+    assert here["movement"] == made["movement"] and here["movement"]["threshold"] == 15.0
     sites = down.client.get("/v1/sites", headers=down.headers).json()["data"]
     assert [(s["id"], s["customer_id"]) for s in sites] == [(site["id"], "cus_1")]
 
@@ -152,11 +153,15 @@ def test_devices_sites_and_groups_created_upstream_appear_and_poll_here(pair, mo
                              headers=down.headers).json()["data"]  # fmt: skip
     local = {s["id"]: s["key"] for s in listed}
     assert [local[s] for s in here_part["sensor_ids"]] == [up_sensors[0]["key"]]
-    renamed = upstream.client.patch(f"/v1/devices/{made['id']}", json={"name": "Pumps"},
+    stricter = {"metric": "inlet_flow", "threshold": 20.0}
+    renamed = upstream.client.patch(f"/v1/devices/{made['id']}",
+                                    json={"name": "Pumps", "movement": stricter},
                                     headers=up_headers)  # fmt: skip
     assert renamed.is_success
-    wait_for(lambda: down.client.get(f"/v1/devices/{made['id']}", headers=down.headers)
-             .json()["data"]["name"] == "Pumps", what="the rename")  # fmt: skip
+    changed = wait_for(lambda: (d := down.client.get(f"/v1/devices/{made['id']}",
+                                                     headers=down.headers).json()["data"])
+                       ["name"] == "Pumps" and d, what="the rename")  # fmt: skip
+    assert changed["movement"]["threshold"] == 20.0
     assert upstream.client.delete(f"/v1/devices/{made['id']}", headers=up_headers).is_success
     wait_for(lambda: down.client.get(f"/v1/devices/{made['id']}", headers=down.headers)
              .status_code == 404, what="the deletion")  # fmt: skip

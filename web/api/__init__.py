@@ -13,10 +13,12 @@ from web.api.alarms import (
     IncidentsController,
 )
 from web.api.auth import guard
+from web.api.channels import NotificationChannelsController
 from web.api.components import ComponentsController
 from web.api.devices import DevicesController
 from web.api.dialect import DIALECTS, Dialect
 from web.api.identity import IdentityController
+from web.api.movements import MovementsController
 from web.api.provisioning import ProvisioningController
 from web.api.readings import ReadingsController
 from web.api.telemetry import DeviceTelemetryController, TelemetryController
@@ -42,6 +44,7 @@ CONTROLLERS = (
     DevicesController,
     TelemetryController,
     DeviceTelemetryController,
+    MovementsController,
     TelemetryExportController,
     ReadingsController,
     SitesController,
@@ -51,6 +54,7 @@ CONTROLLERS = (
     DeviceProfilesController,
     SensorProfilesController,
     WebhooksController,
+    NotificationChannelsController,
 )
 
 

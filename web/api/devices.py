@@ -7,19 +7,31 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
+from edge import movements
 from edge.runtime import CommandRefused, Runtime
 from edge.store import DeviceFilter
 from web.api import params, resources
 from web.api.dialect import Dialect
 from web.api.errors import ApiError
 
-MUTABLE = ("name", "site_id", "group_id", "tags", "enabled")
+MUTABLE = ("name", "site_id", "group_id", "tags", "enabled", "movement")
 # A caller may choose a new device's id (a downstream gateway registering its own devices).
 DEVICE_ID = re.compile(r"^dev_[A-Za-z0-9_-]{1,64}$")
+
+
+def _movement(raw: Any) -> dict[str, Any] | None:
+    """Movement settings with their defaults filled in (None removes them); 422 if bad."""
+    if raw is None:
+        return None
+    try:
+        return msgspec.to_builtins(movements.parse_settings(raw))
+    except ValueError as error:
+        raise ApiError(422, str(error), {"field": "movement"}) from None
 
 
 class DevicesController(Controller):
@@ -103,11 +115,16 @@ class DevicesController(Controller):
         if given is not None and (not isinstance(given, str) or not DEVICE_ID.match(given)):
             raise ApiError(422, "id must look like dev_ followed by letters and digits.",
                            {"field": "id"})  # fmt: skip
+        movement = _movement(body.pop("movement", None))
         add = runtime.device_types[kind]
         try:
             d = await asyncio.to_thread(add, runtime.store, params.caller(request).boundary, body)
         except (ValueError, KeyError, TypeError) as error:
             raise ApiError(422, str(error).strip("'\""), {"field": "body"}) from None
+        if movement is not None:
+            d = await asyncio.to_thread(
+                lambda: runtime.store.update_device(d.org_id, d.id, movement=movement)
+            )
         out = dialect.one(request, resources.device(runtime, d, dialect.camel_case))
         return Response(out, status_code=201, headers={"ETag": resources.etag(d)})
 
@@ -119,11 +136,13 @@ class DevicesController(Controller):
         dialect: NamedDependency[Dialect],
         device_id: FromPath[str],
     ) -> Response[dict[str, Any]]:
-        """Change name, site, group, tags or enabled; a stale If-Match gets 409."""
+        """Change name, site, group, tags, enabled or movement; a stale If-Match gets 409."""
         body = params.json_body(dialect, await request.body())
         unknown = sorted(set(body) - set(MUTABLE))
         if unknown:
             raise ApiError(422, f"{unknown[0]} cannot be changed.", {"field": unknown[0]})
+        if "movement" in body:
+            body["movement"] = _movement(body["movement"])
         expected = params.if_match(request)
         d = await asyncio.to_thread(
             lambda: runtime.store.update_device(

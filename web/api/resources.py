@@ -7,7 +7,7 @@ from typing import Any
 
 from edge.models import AlertRule, Component, Device
 from edge.runtime import Runtime
-from edge.store import Webhook
+from edge.store import Channel, Webhook
 from web.api.errors import ApiError
 
 
@@ -31,7 +31,7 @@ def epoch_ms(value: datetime | None, param: str) -> int | None:
     return int(value.timestamp() * 1000)
 
 
-def etag(record: Device | Component | AlertRule | Webhook) -> str:
+def etag(record: Device | Component | AlertRule | Webhook | Channel) -> str:
     """A versioned record's entity tag: it changes with every write."""
     return f'"{record.id}.{record.version}"'
 
@@ -49,6 +49,7 @@ def device(runtime: Runtime, d: Device, sepolo: bool = False) -> dict[str, Any]:
         "profile": d.profile,
         "connection": d.connection,
         "enabled": d.enabled,
+        "movement": d.movement,
         "etag": etag(d),
         "created_at": iso(d.created_at),
         "updated_at": iso(d.updated_at),

@@ -42,16 +42,17 @@ class _Change(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rotate_secret: bool = False
 
 
-def _parse(body: dict[str, Any], kind: type[msgspec.Struct]) -> Any:
+def parse(body: dict[str, Any], kind: type[msgspec.Struct]) -> Any:
+    """The body as `kind`, or 422 naming what is wrong."""
     try:
         return msgspec.convert(body, kind)
     except msgspec.ValidationError as error:
         raise ApiError(422, str(error).replace("`", ""), {"field": "body"}) from None
 
 
-def _org(request: Request) -> str:
-    """The caller's organization; a key limited to groups or customers may not manage webhooks,
-    since they carry the events of every device of the organization."""
+def unbounded_org(request: Request) -> str:
+    """The caller's organization; a key limited to groups or customers may not manage webhooks
+    or notification channels, since they carry the events of every device of the organization."""
     caller = params.caller(request)
     if caller.boundary.narrowed:
         raise ApiError(403, "A key limited to device groups or customers cannot manage webhooks.")
@@ -75,7 +76,8 @@ def _out(w: Webhook, secret: str | None = None) -> dict[str, Any]:
     return out
 
 
-def _delivery(d: WebhookDelivery) -> dict[str, Any]:
+def delivery_out(d: WebhookDelivery) -> dict[str, Any]:
+    """A delivery as the log shows it."""
     return {
         "id": d.id,
         "webhook_id": d.webhook_id,
@@ -121,7 +123,7 @@ class WebhooksController(Controller):
         size = params.page_size(dialect, limit, page_size)
         since = resources.epoch_ms(updated_since or updated_since_camel, "updated_since")
         page = await asyncio.to_thread(
-            runtime.store.webhook_page, _org(request), since, cursor, size
+            runtime.store.webhook_page, unbounded_org(request), since, cursor, size
         )
         return dialect.page(request, [_out(w) for w in page.items], page.next_cursor, size)
 
@@ -130,8 +132,8 @@ class WebhooksController(Controller):
         self, request: Request, runtime: NamedDependency[Runtime], dialect: NamedDependency[Dialect]
     ) -> Response[dict[str, Any]]:
         """Register a receiver: url, events (types or "*"), description; answers its secret once."""
-        org = _org(request)
-        new = _parse(params.json_body(dialect, await request.body()), _NewWebhook)
+        org = unbounded_org(request)
+        new = parse(params.json_body(dialect, await request.body()), _NewWebhook)
         made, secret = await asyncio.to_thread(
             runtime.store.create_webhook, org, new.url, new.events, new.description
         )
@@ -146,7 +148,7 @@ class WebhooksController(Controller):
         webhook_id: FromPath[str],
     ) -> Response[dict[str, Any]]:
         """One webhook, with its ETag (never its secret)."""
-        found = await asyncio.to_thread(runtime.store.webhook, _org(request), webhook_id)
+        found = await asyncio.to_thread(runtime.store.webhook, unbounded_org(request), webhook_id)
         return _answer(request, dialect, found)
 
     @patch("/{webhook_id:str}", opt={"scope": SCOPE})
@@ -160,8 +162,8 @@ class WebhooksController(Controller):
         """Change url, events, description or enabled; `rotate_secret` answers a new secret once.
 
         A stale If-Match gets 409."""
-        org, expected = _org(request), params.if_match(request)
-        change = _parse(params.json_body(dialect, await request.body()), _Change)
+        org, expected = unbounded_org(request), params.if_match(request)
+        change = parse(params.json_body(dialect, await request.body()), _Change)
         fields = {k: v for k, v in msgspec.structs.asdict(change).items()
                   if v is not msgspec.UNSET and k != "rotate_secret"}  # fmt: skip
         updated, secret = await asyncio.to_thread(
@@ -177,7 +179,7 @@ class WebhooksController(Controller):
     ) -> None:
         """Unregister a webhook (soft: `updated_since` listings show it deleted); its pending
         deliveries fail."""
-        await asyncio.to_thread(runtime.store.delete_webhook, _org(request), webhook_id)
+        await asyncio.to_thread(runtime.store.delete_webhook, unbounded_org(request), webhook_id)
 
     @post("/{webhook_id:str}/test", opt={"scope": SCOPE}, status_code=202)
     async def test_webhook(
@@ -189,9 +191,9 @@ class WebhooksController(Controller):
     ) -> dict[str, Any]:
         """Queue a signed `webhook.test` delivery to this webhook; answers the delivery (202)."""
         queued = await asyncio.to_thread(
-            runtime.store.queue_webhook_test, _org(request), webhook_id
+            runtime.store.queue_webhook_test, unbounded_org(request), webhook_id
         )
-        return dialect.one(request, _delivery(queued))
+        return dialect.one(request, delivery_out(queued))
 
     @get("/{webhook_id:str}/deliveries", opt={"scope": SCOPE})
     async def list_deliveries(
@@ -207,6 +209,6 @@ class WebhooksController(Controller):
         """The delivery log, newest first: status, attempts, last answer, next attempt."""
         size = params.page_size(dialect, limit, page_size)
         page = await asyncio.to_thread(
-            runtime.store.webhook_deliveries, _org(request), webhook_id, cursor, size
+            runtime.store.webhook_deliveries, unbounded_org(request), webhook_id, cursor, size
         )
-        return dialect.page(request, [_delivery(d) for d in page.items], page.next_cursor, size)
+        return dialect.page(request, [delivery_out(d) for d in page.items], page.next_cursor, size)
