@@ -28,8 +28,8 @@ MACHINES: Final = (
     ("Lighting board", "schneider_iem3000"),
     ("Pump station PLC", "generic_plc"),
 )
-# The pump station's movements: its inlet flow walks around 12 m³/h; above 15 it is pumping.
-PUMP_MOVEMENT: Final = {"metric": "inlet_flow", "threshold": 15.0, "hysteresis": 1.5,
+# The pump station's movements: its inlet flow walks around 12 m³/h; above 13.5 it is pumping.
+PUMP_MOVEMENT: Final = {"metric": "inlet_flow", "threshold": 13.5, "hysteresis": 1.0,
                         "min_duration_s": 5.0, "baseline_days": 30}  # fmt: skip
 MOVING: Final = "Pump station PLC"
 # A simulator process prints its "listening on" line well within this.
