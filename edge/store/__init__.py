@@ -1,8 +1,10 @@
 """The gateway's SQLite store: the only package that holds SQL or imports apsw."""
 
+from edge.store._annotations import Annotation, AnnotationClass
 from edge.store._catalog import Conflict, DeviceFilter, NotFound, Refused
 from edge.store._cursor import InvalidCursor
 from edge.store._files import DatabaseRefused, check_file
+from edge.store._jobs import Job
 from edge.store._maintenance import TableStats, vacuum
 from edge.store._maintenance import check as check_database
 from edge.store._maintenance import stats as table_stats
@@ -22,6 +24,8 @@ __all__ = [
     "AGGREGATES",
     "COMMIT_BUCKETS",
     "EVENT_TYPES",
+    "Annotation",
+    "AnnotationClass",
     "BacklogFull",
     "Conflict",
     "DatabaseRefused",
@@ -29,6 +33,7 @@ __all__ = [
     "DueDelivery",
     "IdempotentAnswer",
     "InvalidCursor",
+    "Job",
     "NotFound",
     "Refused",
     "Store",

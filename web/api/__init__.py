@@ -12,13 +12,16 @@ from web.api.alarms import (
     EventsController,
     IncidentsController,
 )
+from web.api.annotations import AnnotationClassesController, AnnotationsController
 from web.api.auth import guard
 from web.api.components import ComponentsController
 from web.api.devices import DevicesController
 from web.api.dialect import DIALECTS, Dialect
+from web.api.exports import ExportsController
 from web.api.identity import IdentityController
 from web.api.provisioning import ProvisioningController
 from web.api.readings import ReadingsController
+from web.api.reports import ReportsController
 from web.api.telemetry import DeviceTelemetryController, TelemetryController
 from web.api.telemetry_export import TelemetryExportController
 from web.api.topology import (
@@ -51,6 +54,10 @@ CONTROLLERS = (
     DeviceProfilesController,
     SensorProfilesController,
     WebhooksController,
+    ReportsController,
+    ExportsController,
+    AnnotationsController,
+    AnnotationClassesController,
 )
 
 
