@@ -67,17 +67,19 @@ class AnnotationClass(msgspec.Struct, frozen=True):
     version: int = 1
 
 
-def _check(conn: apsw.Connection, owner: Owner, note: Annotation) -> None:
+def _check(conn: apsw.Connection, owner: Owner, note: Annotation, class_named: bool) -> None:
+    """A window that ends after it starts, and a class (when the caller names one) that is live:
+    an annotation keeps a class deleted since, until it is given another."""
     if note.end_ms <= note.start_ms:
         raise Refused("an annotation's to must be after its from")
-    if note.class_id is not None:
+    if class_named and note.class_id is not None:
         get_class(conn, org_of(owner), note.class_id, missing=Refused)
 
 
 def create(conn: apsw.Connection, owner: Owner, new: Annotation) -> Annotation:
     """Annotate a device the owner may see."""
     device(conn, owner, new.device_id)
-    _check(conn, owner, new)
+    _check(conn, owner, new, class_named=True)
     ts = now_ms()
     made = msgspec.structs.replace(
         new, id=ids.new_id("ann"), org_id=org_of(owner), created_at=ts, updated_at=ts, version=1
@@ -151,7 +153,7 @@ def update(
     updated = msgspec.structs.replace(current, **changes,
                                       updated_at=max(now_ms(), current.updated_at + 1),
                                       version=current.version + 1)  # fmt: skip
-    _check(conn, owner, updated)
+    _check(conn, owner, updated, class_named="class_id" in changes)
     conn.execute(
         "UPDATE annotations SET start_ms = ?, end_ms = ?, class_id = ?, text = ?, "
         "updated_at = ?, version = ? WHERE id = ?",

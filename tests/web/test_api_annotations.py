@@ -161,3 +161,21 @@ def test_annotations_stay_inside_a_keys_boundary_and_device_credentials_cannot_w
     device_key = {"Authorization": f"Bearer {secret}"}
     error_of(api.client.post("/v1/annotations", json=note(mine, 3), headers=device_key), 403,
              "forbidden")  # fmt: skip
+
+
+def test_an_annotation_keeps_a_class_deleted_since_and_stays_editable(api):
+    headers = api.key(*SCOPES)
+    dev = device(api.client, headers, "Pump")
+    cls = api.client.post("/v1/annotation-classes", json={"name": "Shift"}, headers=headers)
+    class_id = cls.json()["data"]["id"]
+    made = api.client.post("/v1/annotations", json=note(dev, 1, class_id=class_id),
+                           headers=headers).json()["data"]  # fmt: skip
+    assert api.client.delete(f"/v1/annotation-classes/{class_id}", headers=headers).is_success
+    url = f"/v1/annotations/{made['id']}"
+    edited = api.client.patch(url, json={"text": "Night shift"}, headers=headers)
+    assert edited.status_code == 200 and edited.json()["data"]["class_id"] == class_id
+    error_of(api.client.patch(url, json={"class_id": class_id}, headers=headers), 422,
+             "validation_failed")  # fmt: skip
+    inverted = {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
+    error_of(api.client.get("/v1/annotations", params=inverted, headers=headers), 400,
+             "invalid_request")  # fmt: skip

@@ -119,6 +119,21 @@ def _ms(value: datetime, name: str) -> int:
     return ms
 
 
+def _where(
+    device_id: str | None,
+    class_id: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    updated_since: datetime | None,
+) -> dict[str, Any]:
+    """A listing's filters in epoch ms; 400 for a window that ends before it starts."""
+    span = (resources.epoch_ms(start, "from"), resources.epoch_ms(end, "to"))
+    if span[0] is not None and span[1] is not None and span[1] <= span[0]:
+        raise ApiError(400, "to must be after from.", {"params": ["from", "to"]})
+    return {"device_id": device_id, "class_id": class_id, "from": span[0], "to": span[1],
+            "updated_since": resources.epoch_ms(updated_since, "updated_since")}  # fmt: skip
+
+
 class AnnotationsController(Controller):
     """Annotations of the devices the caller may see."""
 
@@ -147,11 +162,9 @@ class AnnotationsController(Controller):
     ) -> dict[str, Any]:
         """In (updated_at, id) order; by device, class, and window (those overlapping it)."""
         size = params.page_size(dialect, limit, page_size)
-        where = {"device_id": device_id or device_id_camel, "class_id": class_id or class_id_camel,
-                 "from": resources.epoch_ms(start or start_utc, "from"),
-                 "to": resources.epoch_ms(end or end_utc, "to"),
-                 "updated_since": resources.epoch_ms(updated_since or updated_since_camel,
-                                                     "updated_since")}  # fmt: skip
+        where = _where(device_id or device_id_camel, class_id or class_id_camel,
+                       start or start_utc, end or end_utc,
+                       updated_since or updated_since_camel)  # fmt: skip
         owner = params.caller(request).boundary
         page = await asyncio.to_thread(runtime.store.annotation_page, owner, where, cursor, size)
         return dialect.page(request, [_annotation(a) for a in page.items], page.next_cursor, size)

@@ -35,10 +35,11 @@ CHUNK: Final = 65_536
 
 def link(request: Request, dialect: Dialect, runtime: Runtime, job: Job) -> dict[str, str | None]:
     """`download_url` and `download_expires_at` of a ready job (both None otherwise)."""
-    if job.status != "ready" or job.expires_at is None:
+    now = time.time()
+    if job.status != "ready" or job.expires_at is None or job.expires_at <= now * 1000:
         return {"download_url": None, "download_expires_at": None}
     signer: Signer = request.app.state.signer
-    expires_at = min(int(time.time() + runtime.settings.jobs.link_ttl_s), job.expires_at // 1000)
+    expires_at = min(int(now + runtime.settings.jobs.link_ttl_s), job.expires_at // 1000)
     path = f"{dialect.prefix}{PATHS[job.kind]}/{job.id}/download"
     query = {"org_id": job.org_id}
     signature = signer.sign("GET", path, query, expires_at)
