@@ -15,10 +15,11 @@ ALL = ("devices.read", "devices.write", "telemetry.read", "telemetry.write", "re
 
 
 def job_settings(tmp_path: Path, **jobs: Any) -> Settings:
-    """Settings whose job runner polls fast and whose files live `keep_s` (4 s)."""
+    """Settings whose job runner and webhook dispatcher poll fast and whose files live
+    `keep_s` (4 s)."""
     return settings_mod.load(
         None, {}, data_dir=str(tmp_path / "jobs-data"), http={"host": "127.0.0.1", "port": 0},
-        jobs={"keep_s": 4, "poll_s": 0.1, **jobs},
+        jobs={"keep_s": 4, "poll_s": 0.1, **jobs}, webhooks={"poll_s": 0.05},
     )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.sync.test_webhooks import Receiver
 from tests.web.conftest import error_of
 from tests.web.jobs_helpers import ALL, device, ingest, job_settings, keyed, settle
 
@@ -30,6 +31,13 @@ POWER = [("2026-01-01T01:00:00Z", 10.0), ("2026-01-01T02:00:00Z", 20.0),
 @pytest.fixture
 def gw(gateway_factory, tmp_path):
     return keyed(gateway_factory(settings_=job_settings(tmp_path)))
+
+
+@pytest.fixture
+def receiver():
+    made = Receiver()
+    yield made
+    made.close()
 
 
 def rows(text: str) -> list[dict[str, str]]:
@@ -205,13 +213,30 @@ def test_runs_list_newest_first_in_pages_and_by_updated_since(gw):
     assert len(ready["data"]) == 3
 
 
-def test_a_ready_report_is_an_event_that_webhooks_deliver(gw):
-    headers = gw.key(*ALL)
+def test_a_ready_report_and_a_ready_export_are_delivered_to_a_webhook(gw, receiver):
+    headers = gw.key(*ALL, "webhooks.write")
+    events = ["report.ready", "export.ready"]
+    hook = gw.client.post("/v1/webhooks", json={"url": receiver.url, "events": events},
+                          headers=headers)  # fmt: skip
+    assert hook.status_code == 201, hook.text
     body = {"type": "alarm_log", "from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}
-    ready = settle(gw.client, headers, f"/v1/reports/{run(gw, headers, body)['id']}", DONE)
+    report = settle(gw.client, headers, f"/v1/reports/{run(gw, headers, body)['id']}", DONE)
+    pump = device(gw.client, headers, "Pump")
+    scope = {"scope_type": "DEVICE", "scope_id": pump, "from": body["from"], "to": body["to"]}
+    made = gw.client.post("/v1/exports", json=scope, headers=headers)
+    export = settle(gw.client, headers, f"/v1/exports/{made.json()['data']['id']}",
+                    {"READY", "FAILED"})  # fmt: skip
+    deadline = time.monotonic() + 15
+    while len(receiver.accepted()) < 2:
+        assert time.monotonic() < deadline, "the webhook got no ready events"
+        time.sleep(0.1)
+    got = {r.json["type"]: r.json["data"] for r in receiver.accepted()}
+    assert got["report.ready"]["data"]["report_id"] == report["id"]
+    assert got["report.ready"]["data"]["row_count"] == 0
+    assert got["export.ready"]["data"]["export_id"] == export["id"]
+    assert got["export.ready"]["device_id"] == pump
     events = gw.client.get("/v1/events", params={"type": "report.ready"}, headers=headers)
-    [event] = events.json()["data"]
-    assert event["data"]["report_id"] == ready["id"] and event["data"]["row_count"] == 0
+    assert [e["data"]["report_id"] for e in events.json()["data"]] == [report["id"]]
 
 
 def test_a_key_limited_to_a_group_reports_only_on_its_devices_and_sees_only_its_runs(gw):
