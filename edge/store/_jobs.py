@@ -89,7 +89,7 @@ def _check_scope(
         elif scope_type == "SITE":
             grouping(conn, "sites", owner, scope_id or "")
     except NotFound as error:
-        raise Refused(f"{error} to {'export' if scope_type else 'report on'}") from None
+        raise Refused(f"{error} that this key may see") from None
 
 
 def create(
@@ -221,13 +221,12 @@ def finish(
         "completed_at = ?, expires_at = ?, updated_at = ? WHERE id = ?",
         (file, size_bytes, msgspec.json.encode(counts).decode(), ts, done.expires_at, ts, job_id),
     )
-    kind = "report" if done.kind == "report" else "export"
-    data = {f"{kind}_id": done.id, "type": done.type, "scope_type": done.scope_type,
+    data = {f"{done.kind}_id": done.id, "type": done.type, "scope_type": done.scope_type,
             "scope_id": done.scope_id, "size_bytes": size_bytes, **counts,
-            "expires_at": done.expires_at}  # fmt: skip
+            "expires_at_ms": done.expires_at}  # fmt: skip
     device_id = done.scope_id if done.scope_type == "DEVICE" else None
     row = _events.event_row(ids.new_id("evt"), done.org_id, READY_EVENTS[done.kind], "info",
-                            f"{kind} {done.id} is ready", ts, device_id, data)  # fmt: skip
+                            f"{done.kind} {done.id} is ready", ts, device_id, data)  # fmt: skip
     _events.insert_events(conn, [row])
     return done
 
