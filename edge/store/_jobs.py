@@ -189,8 +189,9 @@ def requeue_running(conn: apsw.Connection) -> list[Job]:
 
 def claim(conn: apsw.Connection) -> Job | None:
     """The oldest queued job, now running; None if none waits."""
+    # rowid breaks ties in insertion order: ids made in the same millisecond are not ordered.
     row = conn.execute(
-        f"SELECT {_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1"
+        f"SELECT {_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1"
     ).fetchone()
     if row is None:
         return None
