@@ -29,7 +29,7 @@ def test_jobs_queued_or_running_at_a_stop_complete_after_the_restart(gateway_fac
         pump = device(client, headers, "Pump")
         doomed = device(client, headers, "Removed before its export runs")
         ingest(client, headers, pump, "flow", FLOW)
-        time.sleep(0.5)
+        time.sleep(1.0)  # past the runner's first look
         made = client.post("/api/v1/exports", headers=headers,
                            json={"scopeType": "DEVICE", "scopeId": pump, **WINDOW})  # fmt: skip
         export = made.json()
