@@ -25,6 +25,7 @@ from drivers.modbus.demo import DemoPlant
 from drivers.modbus.devices import add_from_body as modbus_from_body
 from edge.alarms import AlarmEngine
 from edge.devices import add_http_device
+from edge.jobs import JobRunner
 from edge.runtime import Runtime
 from edge.settings import Settings
 from edge.store import Store
@@ -156,6 +157,8 @@ async def serve(
         runtime.status_sources["sync"] = agent.status
         supervisor.add("sync", agent.run)
         supervisor.add("webhooks", WebhookDispatcher(runtime).run)
+        jobs = JobRunner(store, settings)
+        supervisor.add("jobs", jobs.run, stop=jobs.stop)
         if handle_signals:
             for sig in STOP_SIGNALS:
                 loop.add_signal_handler(sig, stop.set)

@@ -107,6 +107,8 @@ class ApiSettings(_Section):
     ingest_burst: Annotated[int, _s("Telemetry ingest requests a key may make at once.", ge=1)] = (
         2_000
     )
+    report_per_hour: Annotated[int, _s("Report runs a key may start per hour.", ge=1)] = 30
+    report_burst: Annotated[int, _s("Report runs a key may start at once.", ge=1)] = 5
 
 
 class SyncSettings(_Section):
@@ -174,6 +176,30 @@ class NotifySettings(_Section):
     )
 
 
+class JobsSettings(_Section):
+    keep_s: Annotated[
+        float,
+        _s(
+            "How long a finished report or export file is kept before it is deleted, in seconds.",
+            gt=0,
+        ),
+    ] = 86_400.0
+    link_ttl_s: Annotated[
+        float,
+        _s(
+            "How long a report or export download URL is valid, in seconds (never past the "
+            "file's expiry).",
+            gt=0,
+        ),
+    ] = 3600.0
+    poll_s: Annotated[
+        float,
+        _s(
+            "Pause before looking again for queued jobs and expired files, in seconds.", gt=0, le=60
+        ),
+    ] = 1.0
+
+
 class Settings(_Section):
     data_dir: Annotated[
         str, _s("Directory holding the database and other state.", min_length=1)
@@ -191,6 +217,7 @@ class Settings(_Section):
     sync: SyncSettings = SyncSettings()
     webhooks: WebhooksSettings = WebhooksSettings()
     notify: NotifySettings = NotifySettings()
+    jobs: JobsSettings = JobsSettings()
 
     @property
     def database_path(self) -> Path:

@@ -1,5 +1,6 @@
 """The gateway's SQLite store: the only package that holds SQL or imports apsw."""
 
+from edge.store._annotations import Annotation, AnnotationClass
 from edge.store._catalog import Conflict, DeviceFilter, NotFound, Refused
 from edge.store._channels import DEFAULT_EVENTS as DEFAULT_CHANNEL_EVENTS
 from edge.store._channels import TRANSPORTS, Channel
@@ -7,6 +8,7 @@ from edge.store._cursor import InvalidCursor
 from edge.store._cursor import decode as decode_cursor
 from edge.store._cursor import encode as encode_cursor
 from edge.store._files import DatabaseRefused, check_file
+from edge.store._jobs import Job
 from edge.store._maintenance import TableStats, vacuum
 from edge.store._maintenance import check as check_database
 from edge.store._maintenance import stats as table_stats
@@ -28,6 +30,8 @@ __all__ = [
     "DEFAULT_CHANNEL_EVENTS",
     "EVENT_TYPES",
     "TRANSPORTS",
+    "Annotation",
+    "AnnotationClass",
     "BacklogFull",
     "Channel",
     "Conflict",
@@ -36,6 +40,7 @@ __all__ = [
     "DueDelivery",
     "IdempotentAnswer",
     "InvalidCursor",
+    "Job",
     "NotFound",
     "Refused",
     "Store",

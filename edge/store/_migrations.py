@@ -14,6 +14,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from edge.store import _schema_jobs
+
 # "EDGE" in ASCII: marks the file as ours, so a foreign SQLite file is refused, not migrated.
 APPLICATION_ID = 0x45444745
 
@@ -422,6 +424,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("0007_alarms", _alarms),
     ("0008_webhooks", _webhooks),
     ("0009_movements", _movements),
+    ("0011_jobs", _schema_jobs.migrate),
     ("0012_notification_channels", _notification_channels),
 )
 

@@ -7,7 +7,12 @@ import re
 from edge.scopes import SCOPES
 from tests.web.conftest import error_of
 
-PUBLIC = {("post", "/devices/provision"), ("get", "/telemetry/export/download")}
+PUBLIC = {
+    ("post", "/devices/provision"),
+    ("get", "/telemetry/export/download"),
+    ("get", "/reports/{report_id}/download"),
+    ("get", "/exports/{export_id}/download"),
+}
 
 
 def operations(api) -> list[tuple[str, str]]:

@@ -12,15 +12,18 @@ from web.api.alarms import (
     EventsController,
     IncidentsController,
 )
+from web.api.annotations import AnnotationClassesController, AnnotationsController
 from web.api.auth import guard
 from web.api.channels import NotificationChannelsController
 from web.api.components import ComponentsController
 from web.api.devices import DevicesController
 from web.api.dialect import DIALECTS, Dialect
+from web.api.exports import ExportsController
 from web.api.identity import IdentityController
 from web.api.movements import MovementsController
 from web.api.provisioning import ProvisioningController
 from web.api.readings import ReadingsController
+from web.api.reports import ReportsController
 from web.api.telemetry import DeviceTelemetryController, TelemetryController
 from web.api.telemetry_export import TelemetryExportController
 from web.api.topology import (
@@ -55,6 +58,10 @@ CONTROLLERS = (
     SensorProfilesController,
     WebhooksController,
     NotificationChannelsController,
+    ReportsController,
+    ExportsController,
+    AnnotationsController,
+    AnnotationClassesController,
 )
 
 

@@ -99,7 +99,8 @@ async def guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     needed = handler.opt.get("scope")
     if needed and needed not in key.scopes and ADMIN not in key.scopes:
         raise ApiError(403, f"The key lacks the scope {needed}.", {"required_scope": needed})
-    bucket = auth.limiter.bucket_for(connection.scope["method"], handler.opt.get("ingest", False))
+    bucket = auth.limiter.bucket_for(connection.scope["method"], handler.opt.get("ingest", False),
+                                     handler.opt.get("report", False))  # fmt: skip
     verdict = auth.limiter.take(key.id, bucket)
     connection.scope["state"].setdefault("headers", {}).update(verdict.headers)
     if not verdict.allowed:

@@ -7,7 +7,7 @@ from typing import Any
 
 from edge.models import AlertRule, Component, Device
 from edge.runtime import Runtime
-from edge.store import Channel, Webhook
+from edge.store import Annotation, AnnotationClass, Channel, Webhook
 from web.api.errors import ApiError
 
 
@@ -31,7 +31,9 @@ def epoch_ms(value: datetime | None, param: str) -> int | None:
     return int(value.timestamp() * 1000)
 
 
-def etag(record: Device | Component | AlertRule | Webhook | Channel) -> str:
+def etag(
+    record: Device | Component | AlertRule | Webhook | Channel | Annotation | AnnotationClass,
+) -> str:
     """A versioned record's entity tag: it changes with every write."""
     return f'"{record.id}.{record.version}"'
 
