@@ -397,6 +397,48 @@ def _webhooks(db: sqlite_utils.Database) -> None:
     )
 
 
+def _maintenance(db: sqlite_utils.Database) -> None:
+    # One table for every maintenance kind: the full fields in `body`, and the few that
+    # listings filter or reports add up mirrored into indexed columns.
+    db["service_records"].create(
+        {
+            "id": str,
+            "org_id": str,
+            "kind": str,
+            "name": str,
+            "asset_id": str,
+            "device_id": str,
+            "parent_id": str,
+            "group_id": str,
+            "customer_id": str,
+            "vendor_id": str,
+            "user_id": str,
+            "state": str,
+            "active": int,
+            "at": int,
+            "external_system": str,
+            "body": str,
+            "created_at": int,
+            "updated_at": int,
+            "deleted_at": int,
+            "version": int,
+            "outbox": int,
+        },
+        pk="id",
+        not_null={"org_id", "kind", "body", "created_at", "updated_at", "version", "outbox"},
+        defaults={"version": 1, "outbox": 0},
+        foreign_keys=[("org_id", "organizations", "id")],
+    )
+    db["service_records"].create_index(["org_id", "kind", "updated_at", "id"])
+    db["service_records"].create_index(["org_id", "kind", "at"])
+    db["service_records"].create_index(["org_id", "kind", "parent_id"])
+    db["service_records"].create_index(["org_id", "kind", "asset_id"])
+    # Records made here and not yet pushed upstream: the sync agent's queue stays small.
+    db.execute(
+        "CREATE INDEX service_records_outbox ON service_records(updated_at) WHERE outbox = 1"
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("0001_initial", _initial),
     ("0002_idempotency", _idempotency),
@@ -406,6 +448,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("0006_sync", _sync),
     ("0007_alarms", _alarms),
     ("0008_webhooks", _webhooks),
+    ("0010_maintenance", _maintenance),
 )
 
 

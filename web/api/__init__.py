@@ -17,8 +17,18 @@ from web.api.components import ComponentsController
 from web.api.devices import DevicesController
 from web.api.dialect import DIALECTS, Dialect
 from web.api.identity import IdentityController
+from web.api.maintenance import (
+    AppointmentsController,
+    AssetsController,
+    CustomersController,
+    PartsController,
+    ServiceReportsController,
+    ServiceVisitsController,
+    VendorsController,
+)
 from web.api.provisioning import ProvisioningController
 from web.api.readings import ReadingsController
+from web.api.reporting import ReportingController
 from web.api.telemetry import DeviceTelemetryController, TelemetryController
 from web.api.telemetry_export import TelemetryExportController
 from web.api.topology import (
@@ -51,6 +61,14 @@ CONTROLLERS = (
     DeviceProfilesController,
     SensorProfilesController,
     WebhooksController,
+    AssetsController,
+    ServiceReportsController,
+    ServiceVisitsController,
+    AppointmentsController,
+    CustomersController,
+    VendorsController,
+    PartsController,
+    ReportingController,
 )
 
 
