@@ -10,12 +10,14 @@ so a client retrying after a lost answer, or the sync agent resending, makes no 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.di import NamedDependency
-from litestar.params import FromPath, QueryParameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from edge.maintenance import KINDS, REPORT_STATES, Kind, Record
 from edge.runtime import Runtime
@@ -23,6 +25,7 @@ from edge.store import RecordFilter
 from web.api import params, resources
 from web.api.dialect import Dialect
 from web.api.errors import ApiError
+from web.api.series import From, FromUtc, To, ToUtc
 
 SinceCamel = Annotated[datetime | None, QueryParameter(name="updatedSince")]
 Status = Annotated[str | None, QueryParameter(pattern="^(active|inactive|all)$")]
@@ -75,6 +78,53 @@ def span(
     return start_ms, end_ms
 
 
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """What every listing reads: page size, cursor and updated_since."""
+
+    size: int
+    cursor: str | None
+    since: int | None
+
+
+async def _paging(
+    dialect: NamedDependency[Dialect],
+    limit: params.PageSize = None,
+    page_size: params.CamelSize = None,
+    cursor: FromQuery[str | None] = None,
+    updated_since: FromQuery[datetime | None] = None,
+    updated_since_camel: SinceCamel = None,
+) -> Paging:
+    since = resources.epoch_ms(updated_since or updated_since_camel, "updated_since")
+    return Paging(params.page_size(dialect, limit, page_size), cursor, since)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A time window as asked (`from`/`fromUtc`, `to`/`toUtc`)."""
+
+    start: datetime | None
+    end: datetime | None
+
+    def span(self, longest_ms: int | None = None) -> tuple[int | None, int | None]:
+        """[from, to) in epoch ms, within `longest_ms` if given (else 400)."""
+        return span(self.start, self.end, longest_ms)
+
+
+async def _window(
+    start: From = None, start_utc: FromUtc = None, end: To = None, end_utc: ToUtc = None
+) -> Window:
+    return Window(start or start_utc, end or end_utc)
+
+
+WINDOW: Final = {"window": Provide(_window)}
+
+
+def wanted(start_end: tuple[int | None, int | None] = (None, None), **equal: Any) -> RecordFilter:
+    """A listing's filter: the columns given (None: not filtered) and a window."""
+    return RecordFilter({k: v for k, v in equal.items() if v is not None}, *start_end)
+
+
 def answer(
     request: Request, dialect: Dialect, kind: Kind, r: Record, status: int = 200
 ) -> Response[dict[str, Any]]:
@@ -102,12 +152,40 @@ def _new(kind: Kind, body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     return (named[0] if named else None), fields
 
 
-def controller(kind_name: str, read: str, write: str, mutable: bool = True) -> type[Controller]:
-    """A controller base for one kind: GET by id and POST, and PATCH/DELETE if `mutable`;
-    the concrete controller adds its path and its listing's filters."""
+def controller(
+    kind_name: str,
+    path: str,
+    scopes: tuple[str, str],
+    where: Any,
+    listed: str,
+    mutable: bool = True,
+) -> type[Controller]:
+    """The controller of one kind at `path`: its listing (filtered by the dependency
+    `where`, which makes a RecordFilter of its own query parameters; `listed` describes
+    it), GET by id and POST, and PATCH/DELETE if `mutable`. `scopes`: (read, write)."""
     kind = KINDS[kind_name]
+    read, write = scopes
 
     class Records(Controller):
+        """One kind of maintenance record."""
+
+        tags = ["maintenance"]
+        dependencies = {"paging": Provide(_paging), "where": Provide(where), **WINDOW}
+
+        @get("/", opt={"scope": read}, description=listed)
+        async def list_records(
+            self,
+            request: Request,
+            runtime: NamedDependency[Runtime],
+            dialect: NamedDependency[Dialect],
+            paging: NamedDependency[Paging],
+            where: NamedDependency[RecordFilter],
+        ) -> dict[str, Any]:
+            """A keyset page in (updated_at, id) order; with updated_since, deleted ones too."""
+            chosen = dataclasses.replace(where, updated_since=paging.since)
+            return await listing(request, runtime, dialect, kind.name, chosen, paging.cursor,
+                                 paging.size)  # fmt: skip
+
         @get("/{record_id:str}", opt={"scope": read})
         async def get_record(
             self,
@@ -161,4 +239,6 @@ def controller(kind_name: str, read: str, write: str, mutable: bool = True) -> t
                 owner = params.caller(request).boundary
                 await asyncio.to_thread(runtime.store.delete_record, owner, kind.name, record_id)
 
+    Records.path = path
+    Records.__name__ = Records.__qualname__ = f"{kind.noun.title().replace('_', '')}sController"
     return Records

@@ -11,7 +11,6 @@ average appears as `average_<metric>` (`averageTemperature` for a metric `temper
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Any, Final
 
 import msgspec
@@ -24,8 +23,8 @@ from edge.models import now_ms
 from edge.runtime import Runtime
 from web.api import params, resources
 from web.api.dialect import Dialect
-from web.api.records import span
-from web.api.series import DeviceId, From, FromUtc, To, ToUtc
+from web.api.records import WINDOW, Window
+from web.api.series import DeviceId
 
 READ: Final = {"scope": "reporting.read"}
 DAY_MS: Final = 86_400_000
@@ -33,9 +32,9 @@ WINDOW_MS: Final = 366 * DAY_MS
 DAILY_DEFAULT_MS: Final = 31 * DAY_MS
 
 
-def _window(start: datetime | None, end: datetime | None, default_ms: int) -> tuple[int, int]:
+def _window(window: Window, default_ms: int) -> tuple[int, int]:
     """The asked window (366 days at most), else the `default_ms` up to now."""
-    start_ms, end_ms = span(start, end, WINDOW_MS)
+    start_ms, end_ms = window.span(WINDOW_MS)
     if start_ms is None or end_ms is None:
         now = now_ms()
         return now - default_ms, now
@@ -53,6 +52,7 @@ class ReportingController(Controller):
 
     path = "/reporting"
     tags = ["reporting"]
+    dependencies = WINDOW
 
     @get("/assets-summary", opt=READ)
     async def assets_summary(
@@ -70,15 +70,12 @@ class ReportingController(Controller):
         request: Request,
         runtime: NamedDependency[Runtime],
         dialect: NamedDependency[Dialect],
-        start: From = None,
-        start_utc: FromUtc = None,
-        end: To = None,
-        end_utc: ToUtc = None,
+        window: NamedDependency[Window],
     ) -> dict[str, Any]:
         """Visits started in the window: all, completed, planned or open, and their costs."""
-        window = _window(start or start_utc, end or end_utc, WINDOW_MS)
+        span = _window(window, WINDOW_MS)
         found = await asyncio.to_thread(runtime.store.service_performance,
-                                        params.caller(request).boundary, *window)  # fmt: skip
+                                        params.caller(request).boundary, *span)  # fmt: skip
         return dialect.one(request, msgspec.to_builtins(found))
 
     @get("/telemetry-daily", opt=READ)
@@ -87,16 +84,13 @@ class ReportingController(Controller):
         request: Request,
         runtime: NamedDependency[Runtime],
         dialect: NamedDependency[Dialect],
-        start: From = None,
-        start_utc: FromUtc = None,
-        end: To = None,
-        end_utc: ToUtc = None,
+        window: NamedDependency[Window],
         device_id: FromQuery[str | None] = None,
         device_id_camel: DeviceId = None,
     ) -> Any:
         """Per device and UTC day: good readings and each metric's average."""
-        window = _window(start or start_utc, end or end_utc, DAILY_DEFAULT_MS)
+        span = _window(window, DAILY_DEFAULT_MS)
         days = await asyncio.to_thread(runtime.store.telemetry_daily,
-                                       params.caller(request).boundary, *window,
+                                       params.caller(request).boundary, *span,
                                        device_id or device_id_camel)  # fmt: skip
         return dialect.one(request, [_day(d) for d in days])  # type: ignore[arg-type]
