@@ -98,3 +98,22 @@ def test_a_service_report_and_visit_made_here_reach_the_upstream_once(pair):
     assert [(v["id"], v["actual_cost"]) for v in visits] == [(visit.json()["id"], 120.0)]
     summary = upstream.client.get("/v1/reporting/assets-summary", headers=up).json()["data"]
     assert summary["total_maintenance_cost"] == 120.0
+
+
+def test_a_report_whose_answer_is_lost_is_resent_and_still_stored_once(pair, fault_proxy):
+    downstream, upstream, up = pair
+    proxy = fault_proxy(upstream.url)
+    down = downstream(upstream_url=proxy.url + "/v1", timeout_s=1.0)
+    asset = upstream.client.post("/v1/assets", json={"name": "Fan"}, headers=up).json()["data"]
+    wait_for(lambda: _got(down, down.headers, f"/v1/assets/{asset['id']}"), what="the asset")
+    # Each way 0.7 s: the create reaches the upstream, its answer comes after the 1 s timeout.
+    proxy.delay_s = 0.7
+    made = down.client.post("/v1/service-reports", json={"asset_id": asset["id"], "state": 2},
+                            headers=down.headers).json()["data"]  # fmt: skip
+    wait_for(lambda: _got(upstream, up, f"/v1/service-reports/{made['id']}"), what="it upstream")
+    proxy.delay_s = 0.0
+    wait_for(lambda: down.runtime.store.unpushed_records() == [], what="marked pushed")
+    sent = [r for r in proxy.requests if (r.method, r.target) == ("POST", "/v1/service-reports")]
+    assert len(sent) >= 2, sent
+    reports = upstream.client.get("/v1/service-reports", headers=up).json()["data"]
+    assert [r["id"] for r in reports] == [made["id"]]

@@ -312,3 +312,29 @@ def test_each_resource_needs_its_scope(api):
         denied = error_of(api.client.request(method, path, json={}, headers=reader), 403,
                           "forbidden")  # fmt: skip
         assert denied["details"]["required_scope"] == needed
+
+
+def test_seed_000_examples_answer_their_shapes_on_an_empty_gateway(api):
+    secret = api.key(*WRITE, "reporting.read")["Authorization"].removeprefix("Bearer ")
+    sepolo = {"X-Sepolo-Api-Key": secret}
+    empty = {"data": [], "nextCursor": None, "hasMore": False}
+    for path in ("/assets", "/service-reports", "/service-visits", "/appointments", "/customers",
+                 "/vendors", "/inventory/parts"):  # fmt: skip
+        assert api.client.get(f"/api/v1{path}", headers=sepolo).json() == empty, path
+    summary = api.client.get("/api/v1/reporting/assets-summary", headers=sepolo).json()
+    assert summary == {
+        "totalAssets": 0,
+        "activeAssets": 0,
+        "inactiveAssets": 0,
+        "withDevices": 0,
+        "overdueService": 0,
+        "totalMaintenanceCost": 0,
+    }
+    performance = api.client.get("/api/v1/reporting/service-performance", headers=sepolo).json()
+    assert set(performance) == {"totalVisits", "completedVisits", "openVisits", "estimatedCost",
+                                "actualCost"}  # fmt: skip
+    assert api.client.get("/api/v1/reporting/telemetry-daily", headers=sepolo).json() == []
+    asset = api.client.post("/api/v1/assets", json={"name": "Cooling line 4"}, headers=sepolo)
+    report = api.client.post("/api/v1/service-reports", json={"assetId": asset.json()["assetId"]},
+                             headers=sepolo)  # fmt: skip
+    assert report.status_code == 201 and report.json()["serviceReportId"].startswith("svr_")
