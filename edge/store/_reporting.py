@@ -20,11 +20,12 @@ _VISITS: Final = visible(KINDS["service_visits"])
 
 
 def assets_summary(conn: apsw.Connection, owner: Owner, now: int) -> AssetsSummary:
-    """Live assets by state; overdue: active with a next service date before `now`; the
-    cost: the actual cost of the service visits of those assets."""
+    """Live assets by state and on a live device; overdue: active with a next service date
+    before `now`; the cost: the actual cost of the service visits of those assets."""
     counts = conn.execute(
         "SELECT count(*), total(r.active = 1), total(r.active = 0), "
-        "total(r.device_id IS NOT NULL), total(r.active = 1 AND r.at < ?4) "
+        "total(r.device_id IN (SELECT d.id FROM devices AS d WHERE d.org_id = ?1 "
+        "AND d.deleted_at IS NULL)), total(r.active = 1 AND r.at < ?4) "
         "FROM service_records AS r WHERE r.org_id = ?1 AND r.kind = 'assets' "
         f"AND r.deleted_at IS NULL AND {_ASSETS}",
         (*reach(owner), now),

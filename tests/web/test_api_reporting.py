@@ -140,3 +140,14 @@ def test_a_key_limited_to_customers_sees_only_those_customers_and_their_assets(a
     assert api.client.get("/v1/appointments", headers=limited).json()["data"] == []
     error_of(api.client.post("/v1/customers", json={"name": "New"}, headers=limited), 422,
              "validation_failed")  # fmt: skip
+
+
+def test_an_asset_whose_device_is_deleted_no_longer_counts_as_with_a_device(api):
+    headers = api.key(*WRITE, "reporting.read")
+    device = post(api, headers, "/devices", {"name": "Sensor", "type": "http"})
+    post(api, headers, "/assets", {"name": "A", "device_id": device["id"]})
+    summary = lambda: api.client.get("/v1/reporting/assets-summary", headers=headers).json()  # noqa: E731
+    assert summary()["data"]["with_devices"] == 1
+    assert api.client.delete(f"/v1/devices/{device['id']}", headers=headers).status_code == 204
+    after = summary()["data"]
+    assert (after["with_devices"], after["total_assets"]) == (0, 1)
