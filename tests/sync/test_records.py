@@ -1,61 +1,109 @@
-"""Maintenance records across the uplink: master data made upstream is pulled here, and the
-service reports and visits technicians make here reach the upstream exactly once."""
+"""Maintenance records across the uplink, with a second gateway process as the upstream
+behind a fault proxy: master data made upstream is pulled here, and the service reports and
+visits technicians make here reach the upstream exactly once, also when the answer is lost
+or the gateway is killed between the upstream's commit and its own."""
 
 from __future__ import annotations
 
-from edge.maintenance import KINDS
-from sync.records import PUSHED, body
-from tests.sync.test_agent import pair, wait_for
+from typing import Any
 
-__all__ = ["pair"]
+import pytest
+
+from edge import settings as settings_mod
+from tests.sync.conftest import GENEROUS_API
+from tests.sync.test_agent import wait_for
+
+TIMES = ("etag", "created_at", "updated_at")
 
 
-def _got(gw, headers, path: str):
-    answer = gw.client.get(path, headers=headers)
+def _got(client, path: str, headers: dict[str, str] | None = None) -> Any:
+    answer = client.get(path, headers=headers or {})
     return answer.json()["data"] if answer.status_code == 200 else None
 
 
-def test_master_data_made_upstream_is_pulled_changed_and_deleted_here(pair):
-    downstream, upstream, up = pair
+@pytest.fixture
+def link(upstream_process, fault_proxy, gateway_factory, tmp_path):
+    """(upstream process, proxy, start a downstream gateway syncing through the proxy)."""
+    upstream = upstream_process()
+    proxy = fault_proxy(upstream.url)
+
+    def downstream(**sync: Any):
+        quick = {"upstream_url": f"{proxy.url}/v1", "api_key": upstream.key, "idle_s": 0.05,
+                 "pull_interval_s": 0.3, "timeout_s": 5.0, "backoff_max_s": 1.0}  # fmt: skip
+        settings = settings_mod.load(
+            None, {}, data_dir=str(tmp_path / "down"), http={"host": "127.0.0.1", "port": 0},
+            gateway={"organization": "Downstream"}, api=dict(GENEROUS_API),
+            sync={**quick, **sync},
+        )  # fmt: skip
+        gw = gateway_factory(settings_=settings)
+        _, key = gw.runtime.store.create_api_key(gw.runtime.store.organization.id, "t", ["admin"])
+        gw.headers = {"Authorization": f"Bearer {key}"}
+        return gw
+
+    return upstream, proxy, downstream
+
+
+def _made_upstream(upstream, path: str, body: dict) -> dict:
+    answer = upstream.client.post(f"/v1{path}", json=body)
+    assert answer.status_code == 201, answer.text
+    return answer.json()["data"]
+
+
+def _posts(proxy) -> list:
+    return [r for r in proxy.requests if (r.method, r.target) == ("POST", "/v1/service-reports")]
+
+
+def test_master_data_made_upstream_is_pulled_changed_and_deleted_here(link):
+    upstream, _, downstream = link
     down = downstream()
-    post = lambda path, b: upstream.client.post(f"/v1{path}", json=b, headers=up).json()["data"]  # noqa: E731
-    customer = post("/customers", {"name": "Acme", "external_system": "sap"})
-    vendor = post("/vendors", {"name": "Bearings Ltd"})
-    part = post("/inventory/parts", {"name": "Bearing", "vendor_id": vendor["id"]})
-    line = post("/assets", {"name": "Line 4", "customer_id": customer["id"],
-                            "next_service_at": "2026-07-01T00:00:00Z"})  # fmt: skip
-    pump = post("/assets", {"name": "Pump", "parent_id": line["id"]})
-    visit = post("/appointments", {"title": "Check", "asset_id": line["id"],
-                                   "starts_at": "2026-06-01T09:00:00Z"})  # fmt: skip
+    customer = _made_upstream(upstream, "/customers", {"name": "Acme", "external_system": "sap"})
+    vendor = _made_upstream(upstream, "/vendors", {"name": "Bearings Ltd"})
+    part = _made_upstream(upstream, "/inventory/parts", {"name": "Bearing",
+                                                        "vendor_id": vendor["id"]})  # fmt: skip
+    line = _made_upstream(
+        upstream,
+        "/assets",
+        {
+            "name": "Line 4",
+            "customer_id": customer["id"],
+            "next_service_at": "2026-07-01T00:00:00Z",
+        },
+    )
+    pump = _made_upstream(upstream, "/assets", {"name": "Pump", "parent_id": line["id"]})
+    visit = _made_upstream(
+        upstream,
+        "/appointments",
+        {"title": "Check", "asset_id": line["id"], "starts_at": "2026-06-01T09:00:00Z"},
+    )
     for path, made in (("/customers", customer), ("/vendors", vendor), ("/inventory/parts", part),
                        ("/assets", line), ("/assets", pump), ("/appointments", visit)):  # fmt: skip
-        here = wait_for(lambda p=path, m=made: _got(down, down.headers, f"/v1{p}/{m['id']}"),
+        here = wait_for(lambda p=path, m=made: _got(down.client, f"/v1{p}/{m['id']}", down.headers),
                         what=f"{path} pulled")  # fmt: skip
-        assert {k: v for k, v in here.items() if k not in ("etag", "created_at", "updated_at")} == {
-            k: v for k, v in made.items() if k not in ("etag", "created_at", "updated_at")
+        assert {k: v for k, v in here.items() if k not in TIMES} == {
+            k: v for k, v in made.items() if k not in TIMES
         }
-    children = _got(down, down.headers, f"/v1/assets/{line['id']}/children")
+    children = _got(down.client, f"/v1/assets/{line['id']}/children", down.headers)
     assert [c["id"] for c in children] == [pump["id"]]
 
-    renamed = upstream.client.patch(f"/v1/assets/{line['id']}", json={"is_active": False},
-                                    headers=up)  # fmt: skip
-    assert renamed.is_success
-    assert upstream.client.delete(f"/v1/appointments/{visit['id']}", headers=up).status_code == 204
-    wait_for(lambda: _got(down, down.headers, f"/v1/assets/{line['id']}")["is_active"] is False,
-             what="the change pulled")  # fmt: skip
-    wait_for(lambda: _got(down, down.headers, f"/v1/appointments/{visit['id']}") is None,
+    changed = upstream.client.patch(f"/v1/assets/{line['id']}", json={"is_active": False})
+    assert changed.is_success
+    assert upstream.client.delete(f"/v1/appointments/{visit['id']}").status_code == 204
+    wait_for(lambda: _got(down.client, f"/v1/assets/{line['id']}", down.headers)["is_active"]
+             is False, what="the change pulled")  # fmt: skip
+    wait_for(lambda: _got(down.client, f"/v1/appointments/{visit['id']}", down.headers) is None,
              what="the deletion pulled")  # fmt: skip
 
 
-def test_a_service_report_and_visit_made_here_reach_the_upstream_once(pair):
-    downstream, upstream, up = pair
+def test_a_service_report_and_visit_made_here_reach_the_upstream_once(link):
+    upstream, proxy, downstream = link
     down = downstream()
-    vendor = upstream.client.post("/v1/vendors", json={"name": "V"}, headers=up).json()["data"]
-    part = upstream.client.post("/v1/inventory/parts", json={"name": "Belt",
-                                "vendor_id": vendor["id"]}, headers=up).json()["data"]  # fmt: skip
-    asset = upstream.client.post("/v1/assets", json={"name": "Fan"}, headers=up).json()["data"]
-    wait_for(lambda: _got(down, down.headers, f"/v1/inventory/parts/{part['id']}"), what="part")
-    wait_for(lambda: _got(down, down.headers, f"/v1/assets/{asset['id']}"), what="the asset")
+    vendor = _made_upstream(upstream, "/vendors", {"name": "V"})
+    part = _made_upstream(upstream, "/inventory/parts", {"name": "Belt", "vendor_id": vendor["id"]})
+    asset = _made_upstream(upstream, "/assets", {"name": "Fan"})
+    wait_for(lambda: _got(down.client, f"/v1/inventory/parts/{part['id']}", down.headers),
+             what="the part pulled")  # fmt: skip
+    wait_for(lambda: _got(down.client, f"/v1/assets/{asset['id']}", down.headers),
+             what="the asset pulled")  # fmt: skip
     local = down.client.post("/v1/devices", json={"name": "Here", "type": "http"},
                              headers=down.headers).json()["data"]  # fmt: skip
     visit = down.client.post("/api/v1/service-visits", headers=down.headers, json={
@@ -77,43 +125,64 @@ def test_a_service_report_and_visit_made_here_reach_the_upstream_once(pair):
     assert report.status_code == 201, report.text
     report_id = report.json()["serviceReportId"]
 
-    there = wait_for(lambda: _got(upstream, up, f"/v1/service-reports/{report_id}"),
+    there = wait_for(lambda: _got(upstream.client, f"/v1/service-reports/{report_id}"),
                      what="the report upstream")  # fmt: skip
-    here = _got(down, down.headers, f"/v1/service-reports/{report_id}")
-    assert {k: here[k] for k in ("asset_id", "device_id", "state_text", "created_on",
-                                 "parts_used", "visit_id")} == {
-        k: there[k] for k in ("asset_id", "device_id", "state_text", "created_on", "parts_used",
-                              "visit_id")}  # fmt: skip
-    wait_for(lambda: down.runtime.store.unpushed_records() == [], what="marked pushed")
-    # A resend after a crash between the upstream's answer and the mark: the same create.
-    store = down.runtime.store
-    record = store.record(store.organization.id, "service_reports", report_id)
-    resent = upstream.client.post(
-        f"/v1{PUSHED['service_reports']}", json=body(KINDS["service_reports"], record), headers=up
-    )
-    assert resent.status_code == 200, resent.text
-    reports = upstream.client.get("/v1/service-reports", headers=up).json()["data"]
-    visits = upstream.client.get("/v1/service-visits", headers=up).json()["data"]
+    here = _got(down.client, f"/v1/service-reports/{report_id}", down.headers)
+    assert {k: v for k, v in here.items() if k not in TIMES} == {
+        k: v for k, v in there.items() if k not in TIMES
+    }
+    wait_for(lambda: down.runtime.store.unpushed_records() == [], what="both marked pushed")
+    assert len(_posts(proxy)) == 1
+    reports = upstream.client.get("/v1/service-reports").json()["data"]
+    visits = upstream.client.get("/v1/service-visits").json()["data"]
     assert [r["id"] for r in reports] == [report_id]
     assert [(v["id"], v["actual_cost"]) for v in visits] == [(visit.json()["id"], 120.0)]
-    summary = upstream.client.get("/v1/reporting/assets-summary", headers=up).json()["data"]
+    # The device born here was registered upstream before the report that names it.
+    assert _got(upstream.client, f"/v1/devices/{local['id']}")["id"] == local["id"]
+    summary = _got(upstream.client, "/v1/reporting/assets-summary")
     assert summary["total_maintenance_cost"] == 120.0
 
 
-def test_a_report_whose_answer_is_lost_is_resent_and_still_stored_once(pair, fault_proxy):
-    downstream, upstream, up = pair
-    proxy = fault_proxy(upstream.url)
-    down = downstream(upstream_url=proxy.url + "/v1", timeout_s=1.0)
-    asset = upstream.client.post("/v1/assets", json={"name": "Fan"}, headers=up).json()["data"]
-    wait_for(lambda: _got(down, down.headers, f"/v1/assets/{asset['id']}"), what="the asset")
+def test_a_report_whose_answer_is_lost_is_resent_and_still_stored_once(link):
+    upstream, proxy, downstream = link
+    down = downstream(timeout_s=1.0)
+    asset = _made_upstream(upstream, "/assets", {"name": "Fan"})
+    wait_for(lambda: _got(down.client, f"/v1/assets/{asset['id']}", down.headers),
+             what="the asset pulled")  # fmt: skip
     # Each way 0.7 s: the create reaches the upstream, its answer comes after the 1 s timeout.
     proxy.delay_s = 0.7
     made = down.client.post("/v1/service-reports", json={"asset_id": asset["id"], "state": 2},
                             headers=down.headers).json()["data"]  # fmt: skip
-    wait_for(lambda: _got(upstream, up, f"/v1/service-reports/{made['id']}"), what="it upstream")
+    wait_for(lambda: _got(upstream.client, f"/v1/service-reports/{made['id']}"),
+             what="the report upstream")  # fmt: skip
     proxy.delay_s = 0.0
     wait_for(lambda: down.runtime.store.unpushed_records() == [], what="marked pushed")
-    sent = [r for r in proxy.requests if (r.method, r.target) == ("POST", "/v1/service-reports")]
-    assert len(sent) >= 2, sent
-    reports = upstream.client.get("/v1/service-reports", headers=up).json()["data"]
+    assert len(_posts(proxy)) >= 2
+    reports = upstream.client.get("/v1/service-reports").json()["data"]
     assert [r["id"] for r in reports] == [made["id"]]
+
+
+def test_a_gateway_killed_before_it_hears_the_answer_resends_and_it_is_stored_once(
+    upstream_process, fault_proxy
+):
+    upstream = upstream_process()
+    proxy = fault_proxy(upstream.url)
+    sync = {"upstream_url": f"{proxy.url}/v1", "api_key": upstream.key, "idle_s": 0.05,
+            "pull_interval_s": 0.3, "timeout_s": 10.0, "backoff_max_s": 1.0}  # fmt: skip
+    down = upstream_process(gateway={"organization": "Downstream"}, sync=sync)
+    asset = _made_upstream(upstream, "/assets", {"name": "Fan"})
+    wait_for(lambda: _got(down.client, f"/v1/assets/{asset['id']}"), what="the asset pulled")
+    # The answer takes 2 s to come back: long enough to kill the gateway once the upstream
+    # holds the report, and before the gateway hears so.
+    proxy.delay_s = 2.0
+    made = down.client.post("/v1/service-reports", json={"asset_id": asset["id"]}).json()["data"]
+    wait_for(lambda: _got(upstream.client, f"/v1/service-reports/{made['id']}"),
+             what="the report upstream")  # fmt: skip
+    down.kill()
+    assert len(_posts(proxy)) == 1
+    proxy.delay_s = 0.0
+    down.start()
+    wait_for(lambda: len(_posts(proxy)) >= 2, what="the resend after the restart")
+    reports = upstream.client.get("/v1/service-reports").json()["data"]
+    assert [r["id"] for r in reports] == [made["id"]]
+    assert _got(down.client, f"/v1/service-reports/{made['id']}")["id"] == made["id"]
