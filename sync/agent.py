@@ -163,6 +163,8 @@ class SyncAgent:
             "bytes_sent": wire,
             "quarantined_readings": pusher.quarantined if pusher else 0,
             "last_pull_ms": puller.last_pull_ms if puller else None,
+            "service_records_pushed": self._records.pushed if self._records else 0,
+            "service_records_refused": self._records.refused if self._records else 0,
         }
 
     def samples(self) -> Iterable[Sample]:

@@ -6,13 +6,14 @@ A record made here waits in the store's outbox until the upstream answers its cr
 It is sent under its own id, and the upstream answers a create of an id it holds with
 the same fields by returning the stored record, so a resend after a crash or a lost
 answer never makes a duplicate. An answer that blames the record (a 4xx) leaves it in
-the outbox, logged once, to be sent again on the next round.
+the outbox, logged once, to be sent again after a pause that doubles each time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -29,6 +30,12 @@ MASTER: Final = (("customers", "/customers"), ("vendors", "/vendors"),
                  ("appointments", "/appointments"))  # fmt: skip
 PULLED: Final = frozenset(resource for resource, _ in MASTER)
 PUSHED: Final = {"service_visits": "/service-visits", "service_reports": "/service-reports"}
+# A refused record is sent again after 1 s, doubling up to 5 min: what it waits for (an
+# asset the upstream does not hold yet) may take a while, and must not cost a request
+# per record every round meanwhile.
+REFUSED_FIRST_S: Final = 1.0
+PAGE: Final = 100
+REFUSED_MAX_S: Final = 300.0
 
 
 def _iso(ms: int) -> str:
@@ -68,17 +75,31 @@ class RecordPusher:
         self._store = store
         self._upstream = upstream
         self._ensure = ensure
-        self._refused: set[str] = set()  # logged once, not every round
+        # Held after the upstream refused them: id -> (next attempt, monotonic; pause).
+        self._held: dict[str, tuple[float, float]] = {}
         self.pushed = 0
+
+    @property
+    def refused(self) -> int:
+        """How many records are held after the upstream refused them."""
+        return len(self._held)
 
     async def round(self) -> None:
         """Push what waits, visits first (reports may name them); Unreachable if the
         upstream cannot answer."""
-        waiting = await asyncio.to_thread(self._store.unpushed_records)
-        for record in sorted(waiting, key=lambda r: r.kind != "service_visits"):
-            if await self._push(record):
-                await asyncio.to_thread(self._store.mark_record_pushed, record.id)
-                self.pushed += 1
+        after: tuple[int, str] | None = None
+        while True:
+            waiting = await asyncio.to_thread(self._store.unpushed_records, after, PAGE)
+            for record in sorted(waiting, key=lambda r: r.kind != "service_visits"):
+                if self._held.get(record.id, (0.0, 0.0))[0] > time.monotonic():
+                    continue  # held records must not keep newer ones from going
+                if await self._push(record):
+                    await asyncio.to_thread(self._store.mark_record_pushed, record.id)
+                    self._held.pop(record.id, None)
+                    self.pushed += 1
+            if len(waiting) < PAGE:
+                return
+            after = (waiting[-1].updated_at, waiting[-1].id)
 
     async def _push(self, record: Record) -> bool:
         kind = KINDS[record.kind]
@@ -96,8 +117,9 @@ class RecordPusher:
         if response.status_code in (401, 403):
             raise Unreachable(f"POST {PUSHED[kind.name]}: {response.status_code} "
                               f"{message(response)}")  # fmt: skip
-        if record.id not in self._refused:
-            self._refused.add(record.id)
+        pause = min(self._held.get(record.id, (0.0, REFUSED_FIRST_S / 2))[1] * 2, REFUSED_MAX_S)
+        self._held[record.id] = (time.monotonic() + pause, pause)
+        if pause == REFUSED_FIRST_S:
             log.warning("upstream refused %s %s: %d %s; kept to send again", kind.noun,
                         record.id, response.status_code, message(response))  # fmt: skip
         return False

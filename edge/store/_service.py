@@ -306,12 +306,14 @@ def upsert(
     )  # fmt: skip
 
 
-def unpushed(conn: apsw.Connection, limit: int) -> list[Record]:
-    """Records made here and not yet pushed upstream, oldest change first."""
+def unpushed(conn: apsw.Connection, after: tuple[int, str] | None, limit: int) -> list[Record]:
+    """Records made here and not yet pushed upstream, oldest change first, after `after`
+    (an (updated_at, id))."""
+    after_ts, after_id = after if after is not None else (-1, "")
     rows = conn.execute(
         f"{_SELECT} INDEXED BY service_records_outbox WHERE r.outbox = 1 "
-        "ORDER BY r.updated_at, r.id LIMIT ?",
-        (limit,),
+        "AND (r.updated_at, r.id) > (?, ?) ORDER BY r.updated_at, r.id LIMIT ?",
+        (after_ts, after_id, limit),
     )
     return [_record(row) for row in rows]
 

@@ -80,9 +80,12 @@ class ServiceFacade(Facade):
         """Create or update a record pulled from the upstream (Refused if it does not fit)."""
         self._write(lambda c: _service.upsert(c, org_id, KINDS[kind], record_id, fields, deleted))
 
-    def unpushed_records(self, limit: int = 100) -> list[Record]:
-        """Service reports and visits made here that the upstream does not hold yet."""
-        return self._read(lambda c: _service.unpushed(c, limit))
+    def unpushed_records(
+        self, after: tuple[int, str] | None = None, limit: int = 100
+    ) -> list[Record]:
+        """Service reports and visits made here that the upstream does not hold yet, oldest
+        first, after an (updated_at, id)."""
+        return self._read(lambda c: _service.unpushed(c, after, limit))
 
     def mark_record_pushed(self, record_id: str) -> None:
         """The upstream holds the record."""

@@ -186,3 +186,46 @@ def test_a_gateway_killed_before_it_hears_the_answer_resends_and_it_is_stored_on
     reports = upstream.client.get("/v1/service-reports").json()["data"]
     assert [r["id"] for r in reports] == [made["id"]]
     assert _got(down.client, f"/v1/service-reports/{made['id']}")["id"] == made["id"]
+
+
+def test_a_report_on_an_asset_the_upstream_lacks_waits_and_goes_once_it_has_it(link):
+    upstream, proxy, downstream = link
+    down = downstream()
+    local = down.client.post("/v1/assets", json={"name": "Made here"},
+                             headers=down.headers).json()["data"]  # fmt: skip
+    made = down.client.post("/v1/service-reports", json={"asset_id": local["id"]},
+                            headers=down.headers).json()["data"]  # fmt: skip
+
+    def status() -> dict:
+        return _got(down.client, "/v1/admin/sync", down.headers)
+
+    wait_for(lambda: status()["service_records_refused"] == 1, what="the refusal counted")
+    assert _got(upstream.client, f"/v1/service-reports/{made['id']}") is None
+    assert down.runtime.store.unpushed_records()[0].id == made["id"]
+    _made_upstream(upstream, "/assets", {"id": local["id"], "name": "Made here"})
+    wait_for(lambda: _got(upstream.client, f"/v1/service-reports/{made['id']}"),
+             what="the report upstream")  # fmt: skip
+    wait_for(lambda: status()["service_records_refused"] == 0, what="the refusal cleared")
+    assert status()["service_records_pushed"] == 1
+    assert len([r for r in _posts(proxy) if r.fate == "forwarded"]) >= 2
+
+
+def test_reports_held_after_a_refusal_do_not_keep_newer_ones_from_going(link, monkeypatch):
+    upstream, _, downstream = link
+    monkeypatch.setattr("sync.records.PAGE", 2)
+    down = downstream()
+    asset = _made_upstream(upstream, "/assets", {"name": "Fan"})
+    local = down.client.post("/v1/assets", json={"name": "Made here"},
+                             headers=down.headers).json()["data"]  # fmt: skip
+    wait_for(lambda: _got(down.client, f"/v1/assets/{asset['id']}", down.headers),
+             what="the asset pulled")  # fmt: skip
+    for _ in range(5):
+        down.client.post("/v1/service-reports", json={"asset_id": local["id"]},
+                         headers=down.headers)  # fmt: skip
+    made = down.client.post("/v1/service-reports", json={"asset_id": asset["id"]},
+                            headers=down.headers).json()["data"]  # fmt: skip
+    wait_for(lambda: _got(upstream.client, f"/v1/service-reports/{made['id']}"),
+             what="the newest report upstream")  # fmt: skip
+    status = _got(down.client, "/v1/admin/sync", down.headers)
+    assert (status["service_records_pushed"], status["service_records_refused"]) == (1, 5)
+    assert len(down.runtime.store.unpushed_records()) == 5
