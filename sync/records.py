@@ -34,6 +34,7 @@ PUSHED: Final = {"service_visits": "/service-visits", "service_reports": "/servi
 # asset the upstream does not hold yet) may take a while, and must not cost a request
 # per record every round meanwhile.
 REFUSED_FIRST_S: Final = 1.0
+# Records read from the outbox at a time: a round walks it all, page by page.
 PAGE: Final = 100
 REFUSED_MAX_S: Final = 300.0
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import apsw
+
 from edge.maintenance import KINDS, AssetsSummary, Record, ServicePerformance, TelemetryDay
 from edge.models import Owner, Page, now_ms
 from edge.store import _reporting, _service
+from edge.store._catalog import device
 from edge.store._facade import Facade
 from edge.store._service import RecordFilter
 
@@ -102,7 +105,12 @@ class ServiceFacade(Facade):
     def telemetry_daily(
         self, owner: Owner, start_ms: int, end_ms: int, device_id: str | None = None
     ) -> list[TelemetryDay]:
-        """Per device and UTC day: good readings and each metric's average."""
-        return self._read(
-            lambda c: _reporting.telemetry_daily(c, owner, start_ms, end_ms, device_id)
-        )
+        """Per device and UTC day: good readings and each metric's average (NotFound for a
+        device the owner may not see)."""
+
+        def query(conn: apsw.Connection) -> list[TelemetryDay]:
+            if device_id is not None:
+                device(conn, owner, device_id)
+            return _reporting.telemetry_daily(conn, owner, start_ms, end_ms, device_id)
+
+        return self._read(query)

@@ -76,6 +76,8 @@ def test_telemetry_daily_counts_and_averages_each_device_s_readings_per_day(api)
         [(fridge, "2026-05-13"), (fridge, "2026-05-14"), (other, "2026-05-13")]
     )
     assert {d["average_temperature"] for d in both if d["device_id"] == other} == {99.0}
+    error_of(api.client.get("/v1/reporting/telemetry-daily", params={"device_id": "dev_nope"},
+                            headers=headers), 404, "not_found")  # fmt: skip
     error_of(api.client.get("/api/v1/reporting/telemetry-daily",
                             params={"fromUtc": "2025-01-01T00:00:00Z",
                                     "toUtc": "2026-01-03T00:00:00Z"},
