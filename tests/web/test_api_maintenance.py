@@ -140,6 +140,11 @@ def test_cursor_pages_walk_every_record_once_in_both_dialects(api):
     kids = all_pages(api, headers, f"/api/v1/assets/{parent['id']}/children", {"pageSize": 2},
                      camel=True)  # fmt: skip
     assert kids == made
+    starts = [f"2026-03-0{day}T00:00:00Z" for day in range(1, 6)]
+    visits = [post(api, headers, "/service-visits", {"asset_id": made[0], "started_at": at})["id"]
+              for at in starts]  # fmt: skip
+    window = {"fromUtc": "2026-03-02T00:00:00Z", "toUtc": "2026-03-05T00:00:00Z", "pageSize": 1}
+    assert all_pages(api, headers, "/api/v1/service-visits", window, camel=True) == visits[1:4]
     error_of(api.client.get("/v1/assets", params={"cursor": "bogus"}, headers=headers), 400,
              "invalid_request")  # fmt: skip
 
