@@ -7,7 +7,7 @@ part of an organization a bounded key may see of it. So a kind is data: the sche
 its fields (a msgspec struct, times in epoch ms), the fields mirrored into indexed
 columns of the one `service_records` table, and its reach rule. Master data (assets,
 customers, vendors, parts, appointments) is pulled from the upstream; service reports
-and visits are made on site and pushed to it.
+and visits are made on site and pushed to it (a visit's later changes too).
 """
 
 from __future__ import annotations
@@ -125,8 +125,11 @@ class Kind:
     times: tuple[str, ...]
     reach: str
     refs: dict[str, str] = field(default_factory=dict)
-    # Made on site, pushed upstream once, never changed afterwards.
+    # Made on site and pushed upstream (each change once more, until the upstream has it).
     pushed: bool = False
+    # What may follow a create through the API: master data is changed and deleted; a
+    # service report is never changed, a service visit only changed (its status, costs).
+    writes: tuple[str, ...] = ("patch", "delete")
 
     def validate(self, fields: dict[str, Any]) -> dict[str, Any]:
         """The fields checked against the schema, defaults filled in; ValueError if not valid."""
@@ -160,12 +163,12 @@ KINDS: Final = {
               "state": "state"},
              ("created_on",), "linked",
              {"asset_id": "assets", "device_id": "devices", "visit_id": "service_visits"},
-             pushed=True),
+             pushed=True, writes=()),
         Kind("service_visits", "vis", "service_visit", ServiceVisitFields,
              {"started_at": "at", "asset_id": "asset_id", "device_id": "device_id",
               "user_id": "user_id", "status": "state"},
              ("started_at", "ended_at"), "linked", {"asset_id": "assets", "device_id": "devices"},
-             pushed=True),
+             pushed=True, writes=("patch",)),
     )
 }  # fmt: skip
 

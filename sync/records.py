@@ -5,8 +5,10 @@ visits technicians make on the gateway pushed upstream exactly once.
 A record made here waits in the store's outbox until the upstream answers its create.
 It is sent under its own id, and the upstream answers a create of an id it holds with
 the same fields by returning the stored record, so a resend after a crash or a lost
-answer never makes a duplicate. An answer that blames the record (a 4xx) leaves it in
-the outbox, logged once, to be sent again after a pause that doubles each time.
+answer never makes a duplicate. A visit changed here goes again: its create meets the
+older version upstream (409) and the change follows as a PATCH of every field. An
+answer that blames the record (a 4xx) leaves it in the outbox, logged once, to be sent
+again after a pause that doubles each time.
 """
 
 from __future__ import annotations
@@ -95,7 +97,8 @@ class RecordPusher:
                 if self._held.get(record.id, (0.0, 0.0))[0] > time.monotonic():
                     continue  # held records must not keep newer ones from going
                 if await self._push(record):
-                    await asyncio.to_thread(self._store.mark_record_pushed, record.id)
+                    await asyncio.to_thread(self._store.mark_record_pushed, record.id,
+                                            record.version)  # fmt: skip
                     self._held.pop(record.id, None)
                     self.pushed += 1
             if len(waiting) < PAGE:
@@ -108,6 +111,13 @@ class RecordPusher:
             await self._ensure({record.fields["device_id"]})  # born here: registered first
         response = await self._upstream.request("POST", PUSHED[kind.name],
                                                 body=body(kind, record))  # fmt: skip
+        if response.status_code == 409 and "patch" in kind.writes:
+            # The upstream holds an older version: the change goes as a PATCH of every
+            # field, which a resend repeats without effect.
+            fields = body(kind, record)
+            del fields["id"]
+            response = await self._upstream.request("PATCH", f"{PUSHED[kind.name]}/{record.id}",
+                                                    body=fields)  # fmt: skip
         if response.status_code in (200, 201):
             return True
         if response.status_code == 409:

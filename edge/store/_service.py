@@ -263,6 +263,8 @@ def update(
         version=current.version + 1,
     )  # fmt: skip
     _write(conn, kind, updated)
+    if kind.pushed:  # the upstream must hear of the change too
+        conn.execute("UPDATE service_records SET outbox = 1 WHERE id = ?", (record_id,))
     return updated
 
 
@@ -318,5 +320,8 @@ def unpushed(conn: apsw.Connection, after: tuple[int, str] | None, limit: int) -
     return [_record(row) for row in rows]
 
 
-def mark_pushed(conn: apsw.Connection, record_id: str) -> None:
-    conn.execute("UPDATE service_records SET outbox = 0 WHERE id = ?", (record_id,))
+def mark_pushed(conn: apsw.Connection, record_id: str, version: int) -> None:
+    """The upstream holds this version; a later change still waits to be pushed."""
+    conn.execute(
+        "UPDATE service_records SET outbox = 0 WHERE id = ? AND version = ?", (record_id, version)
+    )

@@ -90,9 +90,9 @@ class ServiceFacade(Facade):
         first, after an (updated_at, id)."""
         return self._read(lambda c: _service.unpushed(c, after, limit))
 
-    def mark_record_pushed(self, record_id: str) -> None:
-        """The upstream holds the record."""
-        self._write(lambda c: _service.mark_pushed(c, record_id))
+    def mark_record_pushed(self, record_id: str, version: int) -> None:
+        """The upstream holds this version of the record (a newer one still waits)."""
+        self._write(lambda c: _service.mark_pushed(c, record_id, version))
 
     def assets_summary(self, owner: Owner) -> AssetsSummary:
         """Counts of the owner's assets and the actual cost of their service visits."""

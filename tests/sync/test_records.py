@@ -229,3 +229,35 @@ def test_reports_held_after_a_refusal_do_not_keep_newer_ones_from_going(link, mo
     status = _got(down.client, "/v1/admin/sync", down.headers)
     assert (status["service_records_pushed"], status["service_records_refused"]) == (1, 5)
     assert len(down.runtime.store.unpushed_records()) == 5
+
+
+def test_a_visit_changed_here_after_it_was_pushed_is_changed_upstream(link):
+    upstream, _, downstream = link
+    down = downstream()
+    asset = _made_upstream(upstream, "/assets", {"name": "Fan"})
+    wait_for(lambda: _got(down.client, f"/v1/assets/{asset['id']}", down.headers),
+             what="the asset pulled")  # fmt: skip
+    made = down.client.post("/v1/service-visits", headers=down.headers, json={
+        "asset_id": asset["id"], "started_at": "2026-05-13T08:00:00Z", "status": "open",
+        "estimated_cost": 50})  # fmt: skip
+    visit = made.json()["data"]
+    wait_for(lambda: _got(upstream.client, f"/v1/service-visits/{visit['id']}"),
+             what="the visit upstream")  # fmt: skip
+    wait_for(lambda: down.runtime.store.unpushed_records() == [], what="marked pushed")
+    changed = down.client.patch(
+        f"/v1/service-visits/{visit['id']}",
+        json={"status": "completed", "actual_cost": 65.5},
+        headers={**down.headers, "If-Match": made.headers["etag"]},
+    )
+    assert changed.status_code == 200, changed.text
+    there = wait_for(lambda: (v := _got(upstream.client, f"/v1/service-visits/{visit['id']}"))
+                     and v["status"] == "completed" and v, what="the change upstream")  # fmt: skip
+    assert (there["actual_cost"], there["estimated_cost"]) == (65.5, 50)
+    wait_for(lambda: down.runtime.store.unpushed_records() == [], what="marked pushed again")
+    assert [v["id"] for v in upstream.client.get("/v1/service-visits").json()["data"]] == [
+        visit["id"]
+    ]
+    window = {"from": "2026-05-01T00:00:00Z", "to": "2026-06-01T00:00:00Z"}
+    performance = upstream.client.get("/v1/reporting/service-performance", params=window)
+    performance = performance.json()["data"]
+    assert (performance["completed_visits"], performance["actual_cost"]) == (1, 65.5)

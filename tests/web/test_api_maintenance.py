@@ -343,3 +343,28 @@ def test_seed_000_examples_answer_their_shapes_on_an_empty_gateway(api):
     report = api.client.post("/api/v1/service-reports", json={"assetId": asset.json()["assetId"]},
                              headers=sepolo)  # fmt: skip
     assert report.status_code == 201 and report.json()["serviceReportId"].startswith("svr_")
+
+
+def test_a_visit_may_be_changed_with_if_match_and_a_report_not_at_all(api):
+    headers = api.key(*WRITE)
+    asset = post(api, headers, "/assets", {"name": "Chiller"})
+    made = api.client.post("/v1/service-visits", json={"asset_id": asset["id"],
+                           "started_at": "2026-03-01T08:00:00Z"}, headers=headers)  # fmt: skip
+    url = f"/v1/service-visits/{made.json()['data']['id']}"
+    stale = {**headers, "If-Match": made.headers["etag"]}
+    done = api.client.patch(
+        url,
+        json={"status": "completed", "actual_cost": 80, "ended_at": "2026-03-01T10:00:00Z"},
+        headers=stale,
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["data"]["status"] == "completed"
+    assert done.json()["data"]["ended_at"] == "2026-03-01T10:00:00.000Z"
+    error_of(api.client.patch(url, json={"notes": "late"}, headers=stale), 409, "conflict")
+    error_of(api.client.patch(url, json={"status": "lost"}, headers=headers), 422,
+             "validation_failed")  # fmt: skip
+    error_of(api.client.delete(url, headers=headers), 405, "method_not_allowed")
+    report = post(api, headers, "/service-reports", {"asset_id": asset["id"]})
+    for method in ("PATCH", "DELETE"):
+        error_of(api.client.request(method, f"/v1/service-reports/{report['id']}", json={},
+                                    headers=headers), 405, "method_not_allowed")  # fmt: skip

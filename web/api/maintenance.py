@@ -116,14 +116,15 @@ class AssetsController(
         return await listing(request, runtime, dialect, "assets", where, paging.cursor, paging.size)
 
 
-# Service reports and visits: made by technicians on site, kept here, pushed upstream.
+# Service reports and visits: made by technicians on site, kept here, pushed upstream;
+# a visit may be changed afterwards (PATCH), a report not.
 ServiceReportsController = controller(
     "service_reports", "/service-reports", ("service_reports.read", "service_reports.write"),
-    _reports, "By created-on window (fromUtc, toUtc), asset, device and state.", mutable=False,
+    _reports, "By created-on window (fromUtc, toUtc), asset, device and state.",
 )  # fmt: skip
 ServiceVisitsController = controller(
     "service_visits", "/service-visits", ("service_visits.read", "service_visits.write"),
-    _visits, "Started in a window of at most 366 days, by asset and device.", mutable=False,
+    _visits, "Started in a window of at most 366 days, by asset and device.",
 )  # fmt: skip
 # Master data: pulled from the upstream, and writable there.
 AppointmentsController = controller(

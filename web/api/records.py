@@ -158,11 +158,11 @@ def controller(
     scopes: tuple[str, str],
     where: Any,
     listed: str,
-    mutable: bool = True,
 ) -> type[Controller]:
     """The controller of one kind at `path`: its listing (filtered by the dependency
     `where`, which makes a RecordFilter of its own query parameters; `listed` describes
-    it), GET by id and POST, and PATCH/DELETE if `mutable`. `scopes`: (read, write)."""
+    it), GET by id and POST, and PATCH and DELETE as the kind allows. `scopes`: (read,
+    write)."""
     kind = KINDS[kind_name]
     read, write = scopes
 
@@ -212,7 +212,7 @@ def controller(
             )  # fmt: skip
             return answer(request, dialect, kind, made, 201 if created else 200)
 
-        if mutable:
+        if "patch" in kind.writes:
 
             @patch("/{record_id:str}", opt={"scope": write})
             async def update_record(
@@ -229,6 +229,8 @@ def controller(
                     record_id, changes, params.if_match(request),
                 )  # fmt: skip
                 return answer(request, dialect, kind, updated)
+
+        if "delete" in kind.writes:
 
             @delete("/{record_id:str}", opt={"scope": write}, status_code=204)
             async def delete_record(
