@@ -168,10 +168,11 @@ def _check_refs(
 
 
 def _placed(
-    conn: apsw.Connection, owner: Owner, kind: Kind, fields: dict[str, Any]
+    conn: apsw.Connection, owner: Owner, kind: Kind, fields: dict[str, Any], new: bool
 ) -> dict[str, Any]:
     """The fields with an asset's group and customer taken from its device when not given,
-    refused when a bounded owner could not see the result."""
+    refused when a bounded owner could not see the result (or, limited to customers, would
+    add a customer)."""
     if kind.name == "assets" and fields.get("device_id"):
         row = conn.execute(
             "SELECT d.group_id, s.customer_id FROM devices AS d LEFT JOIN sites AS s "
@@ -185,7 +186,7 @@ def _placed(
         raise Refused(f"a {kind.noun.replace('_', ' ')} names an asset_id or a device_id")
     if not isinstance(owner, Boundary):
         return fields
-    if kind.reach == "customer" and owner.customer_ids:
+    if kind.reach == "customer" and owner.customer_ids and new:
         raise Refused("this key is limited to its customers and cannot add one")
     if kind.name == "assets" and owner.group_ids and fields.get("group_id") not in owner.group_ids:
         raise Refused(f"this key may only place assets in its groups: {', '.join(owner.group_ids)}")
@@ -223,7 +224,7 @@ def create(
             return get(conn, owner, kind, found.id), False
         raise Conflict(f"{kind.noun.replace('_', ' ')} {record_id} already exists")
     made_id = record_id or ids.new_id(kind.prefix)
-    fields = _placed(conn, owner, kind, fields)
+    fields = _placed(conn, owner, kind, fields, new=True)
     _check_refs(conn, owner, kind, fields, made_id)
     ts = now_ms()
     conn.execute(
@@ -256,7 +257,7 @@ def update(
     current = get(conn, owner, kind, record_id)
     check_change(kind.noun, current, changes, frozenset(kind.schema.__struct_fields__),
                  expected_version)  # fmt: skip
-    fields = _placed(conn, owner, kind, _valid(kind, {**current.fields, **changes}))
+    fields = _placed(conn, owner, kind, _valid(kind, {**current.fields, **changes}), new=False)
     _check_refs(conn, owner, kind, fields, record_id)
     updated = msgspec.structs.replace(
         current, fields=fields, updated_at=max(now_ms(), current.updated_at + 1),

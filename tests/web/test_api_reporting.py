@@ -142,6 +142,11 @@ def test_a_key_limited_to_customers_sees_only_those_customers_and_their_assets(a
     assert api.client.get("/v1/appointments", headers=limited).json()["data"] == []
     error_of(api.client.post("/v1/customers", json={"name": "New"}, headers=limited), 422,
              "validation_failed")  # fmt: skip
+    renamed = api.client.patch(f"/v1/customers/{mine['id']}", json={"name": "Acme AG"},
+                               headers=limited)  # fmt: skip
+    assert renamed.status_code == 200, renamed.text
+    error_of(api.client.patch(f"/v1/customers/{theirs['id']}", json={"name": "x"},
+                              headers=limited), 404, "not_found")  # fmt: skip
 
 
 def test_an_asset_whose_device_is_deleted_no_longer_counts_as_with_a_device(api):
