@@ -27,6 +27,12 @@ SCOPES: Final = frozenset(
         "exports.write",
         "webhooks.write",
         "admin",
+        "assets.write",
+        "customers.write",
+        "vendors.write",
+        "inventory.write",
+        "appointments.write",
+        "service_visits.write",
     }
 )
 

@@ -21,6 +21,7 @@ from sync.backoff import Backoff
 from sync.devices import DeviceRegistry
 from sync.pull import Puller
 from sync.push import Pusher
+from sync.records import RecordPusher
 from sync.upstream import Unreachable, Upstream
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class SyncAgent:
         self._pusher: Pusher | None = None
         self._puller: Puller | None = None
         self._actions: ActionPusher | None = None
+        self._records: RecordPusher | None = None
         self._upstream: Upstream | None = None
         self.state = "idle" if self._settings.upstream_url else "not_configured"
         self.offline_since_ms: int | None = None
@@ -60,6 +62,7 @@ class SyncAgent:
                               self._settings.in_flight, registry.ensure)  # fmt: skip
         self._puller = Puller(self._runtime, upstream, registry)
         self._actions = ActionPusher(store, upstream)
+        self._records = RecordPusher(store, upstream, registry.ensure)
         try:
             await asyncio.gather(self._push_forever(), self._pull_forever())
         finally:
@@ -82,8 +85,9 @@ class SyncAgent:
             if sent:
                 continue
             try:
-                assert self._actions is not None
+                assert self._actions is not None and self._records is not None
                 await self._actions.round()
+                await self._records.round()
             except Unreachable as error:
                 await self._lost("push", str(error))
             await asyncio.sleep(self._settings.idle_s)
@@ -159,6 +163,8 @@ class SyncAgent:
             "bytes_sent": wire,
             "quarantined_readings": pusher.quarantined if pusher else 0,
             "last_pull_ms": puller.last_pull_ms if puller else None,
+            "service_records_pushed": self._records.pushed if self._records else 0,
+            "service_records_refused": self._records.refused if self._records else 0,
         }
 
     def samples(self) -> Iterable[Sample]:

@@ -1,4 +1,5 @@
-"""Puller: `updated_since` loops over the upstream's sites, device groups and devices.
+"""Puller: `updated_since` loops over the upstream's sites, device groups, devices, rules,
+components and maintenance master data (`sync.records`).
 
 Each resource keeps a watermark, the (updated_at, id) of the newest row applied. A
 pull asks for rows updated after the watermark minus an overlap, so rows sharing
@@ -18,6 +19,7 @@ from typing import Any, Final
 from edge.models import now_ms
 from edge.runtime import Runtime
 from edge.store import Conflict, NotFound
+from sync import records
 from sync.devices import LOCAL, UPSTREAM, DeviceRegistry
 from sync.upstream import Unreachable, Upstream, epoch_ms, message
 
@@ -29,7 +31,7 @@ PAGE: Final = 500
 # and devices before the rules that watch them.
 RESOURCES: Final = (("sites", "/sites"), ("device_groups", "/device-groups"),
                     ("devices", "/devices"), ("alert_rules", "/alert-rules"),
-                    ("components", "/components"))  # fmt: skip
+                    ("components", "/components"), *records.MASTER)  # fmt: skip
 DEVICE_FIELDS: Final = (
     "name", "site_id", "group_id", "tags", "enabled", "connection", "profile", "movement",
 )  # fmt: skip
@@ -90,6 +92,8 @@ class Puller:
             return True
         if resource == "components":
             return await self._apply_component(org, row)
+        if resource in records.PULLED:
+            return await records.apply(self._store, org, resource, row)
         if resource != "devices":
             await asyncio.to_thread(self._store.upsert_grouping, resource, org, row)
             return True

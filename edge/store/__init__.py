@@ -14,6 +14,7 @@ from edge.store._maintenance import check as check_database
 from edge.store._maintenance import stats as table_stats
 from edge.store._migrations import migrate, pending
 from edge.store._readings import AGGREGATES
+from edge.store._service import RecordFilter
 from edge.store._store import IdempotentAnswer, Store, StoreStats
 from edge.store._webhooks import EVENT_TYPES, DueDelivery, Webhook, WebhookDelivery
 from edge.store._writer import (
@@ -42,6 +43,7 @@ __all__ = [
     "InvalidCursor",
     "Job",
     "NotFound",
+    "RecordFilter",
     "Refused",
     "Store",
     "StoreClosed",

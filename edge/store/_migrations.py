@@ -414,6 +414,48 @@ def _notification_channels(db: sqlite_utils.Database) -> None:
     db["webhooks"].add_column("config", str, not_null_default="{}")
 
 
+def _maintenance(db: sqlite_utils.Database) -> None:
+    # One table for every maintenance kind: the full fields in `body`, and the few that
+    # listings filter or reports add up mirrored into indexed columns.
+    db["service_records"].create(
+        {
+            "id": str,
+            "org_id": str,
+            "kind": str,
+            "name": str,
+            "asset_id": str,
+            "device_id": str,
+            "parent_id": str,
+            "group_id": str,
+            "customer_id": str,
+            "vendor_id": str,
+            "user_id": str,
+            "state": str,
+            "active": int,
+            "at": int,
+            "external_system": str,
+            "body": str,
+            "created_at": int,
+            "updated_at": int,
+            "deleted_at": int,
+            "version": int,
+            "outbox": int,
+        },
+        pk="id",
+        not_null={"org_id", "kind", "body", "created_at", "updated_at", "version", "outbox"},
+        defaults={"version": 1, "outbox": 0},
+        foreign_keys=[("org_id", "organizations", "id")],
+    )
+    db["service_records"].create_index(["org_id", "kind", "updated_at", "id"])
+    db["service_records"].create_index(["org_id", "kind", "at"])
+    db["service_records"].create_index(["org_id", "kind", "parent_id"])
+    db["service_records"].create_index(["org_id", "kind", "asset_id"])
+    # Records made here and not yet pushed upstream: the sync agent's queue stays small.
+    db.execute(
+        "CREATE INDEX service_records_outbox ON service_records(updated_at) WHERE outbox = 1"
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("0001_initial", _initial),
     ("0002_idempotency", _idempotency),
@@ -424,6 +466,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("0007_alarms", _alarms),
     ("0008_webhooks", _webhooks),
     ("0009_movements", _movements),
+    ("0010_maintenance", _maintenance),
     ("0011_jobs", _schema_jobs.migrate),
     ("0012_notification_channels", _notification_channels),
 )

@@ -20,9 +20,19 @@ from web.api.devices import DevicesController
 from web.api.dialect import DIALECTS, Dialect
 from web.api.exports import ExportsController
 from web.api.identity import IdentityController
+from web.api.maintenance import (
+    AppointmentsController,
+    AssetsController,
+    CustomersController,
+    PartsController,
+    ServiceReportsController,
+    ServiceVisitsController,
+    VendorsController,
+)
 from web.api.movements import MovementsController
 from web.api.provisioning import ProvisioningController
 from web.api.readings import ReadingsController
+from web.api.reporting import ReportingController
 from web.api.reports import ReportsController
 from web.api.telemetry import DeviceTelemetryController, TelemetryController
 from web.api.telemetry_export import TelemetryExportController
@@ -62,6 +72,14 @@ CONTROLLERS = (
     ExportsController,
     AnnotationsController,
     AnnotationClassesController,
+    AssetsController,
+    ServiceReportsController,
+    ServiceVisitsController,
+    AppointmentsController,
+    CustomersController,
+    VendorsController,
+    PartsController,
+    ReportingController,
 )
 
 
