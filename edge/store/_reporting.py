@@ -11,7 +11,7 @@ import apsw
 from edge.maintenance import KINDS, AssetsSummary, ServicePerformance, TelemetryDay
 from edge.models import Owner
 from edge.store._catalog import device_visible, reach
-from edge.store._readings import _NOT_SUPERSEDED
+from edge.store._readings import aggregate
 from edge.store._service import visible
 
 DAY_MS: Final = 86_400_000
@@ -63,19 +63,19 @@ def telemetry_daily(
 ) -> list[TelemetryDay]:
     """Per device and UTC day in [start, end): the good current readings and each metric's
     average, by device then day."""
-    rows = conn.execute(
-        "SELECT p.device_id, readings.ts / ?7 AS day, p.key, count(*), avg(readings.value) "
-        "FROM points AS p JOIN readings ON readings.point_id = p.id "
+    points = conn.execute(
+        "SELECT p.id, p.device_id, p.key FROM points AS p "
         f"WHERE p.org_id = ?1 AND p.deleted_at IS NULL AND {device_visible('p.device_id')} "
-        "AND (?4 IS NULL OR p.device_id = ?4) AND readings.ts >= ?5 AND readings.ts < ?6 "
-        f"AND readings.quality = 0 AND readings.value IS NOT NULL {_NOT_SUPERSEDED} "
-        "GROUP BY p.device_id, day, p.key ORDER BY p.device_id, day, p.key",
-        (*reach(owner), device_id, start, end, DAY_MS),
-    )
+        "AND (?4 IS NULL OR p.device_id = ?4) ORDER BY p.device_id, p.key",
+        (*reach(owner), device_id),
+    ).fetchall()
     days: dict[tuple[str, int], tuple[int, dict[str, float]]] = {}
-    for device, day, metric, count, mean in rows:
-        samples, averages = days.get((device, day), (0, {}))
-        averages[metric] = mean
-        days[(device, day)] = (samples + count, averages)
-    return [TelemetryDay(device, day * DAY_MS, samples, averages)
-            for (device, day), (samples, averages) in days.items()]  # fmt: skip
+    for point_id, device, metric in points:
+        # Day buckets of one point at a time: each an indexed range in disk order, with the
+        # corrections filter only where the window has corrections.
+        for bucket in aggregate(conn, point_id, start, end, DAY_MS, "avg"):
+            samples, averages = days.get((device, bucket.start_ms), (0, {}))
+            averages[metric] = bucket.value
+            days[(device, bucket.start_ms)] = (samples + bucket.count, averages)
+    return [TelemetryDay(device, day, samples, averages)
+            for (device, day), (samples, averages) in sorted(days.items())]  # fmt: skip
