@@ -7,7 +7,8 @@ batches, interleaved with a few neighbour points at 0.1 Hz. Measured:
 - one 500-row page resumed from a cursor at a random position (the cursors met
   while reading the window), and one 500-row page of a window starting at a
   random time; medians;
-- 15-minute buckets of avg, p95 and p99 over the whole window.
+- 15-minute buckets of avg, p95 and p99 over the whole window;
+- seed 000's daily telemetry of both devices over the window.
 """
 
 from __future__ import annotations
@@ -108,6 +109,14 @@ def run(sizes: Sizes) -> list[Result]:
             if len(page.items) != PAGE:
                 raise AssertionError(f"a page {name} held {len(page.items)} readings")
             results.append(Result(f"range, {PAGE}-row page {name}", median * 1e3, "ms"))
+
+        # Seed 000's daily telemetry: every point of the organization, a row per device and day.
+        median, found = _timed(
+            sizes.aggregate_calls, lambda: store.telemetry_daily(org, T0_MS, end_ms)
+        )
+        if len(found) != 2 * sizes.range_days:
+            raise AssertionError(f"daily telemetry gave {len(found)} rows")
+        results.append(Result(f"/reporting/telemetry-daily over {days}", median, "s"))
 
         buckets = seconds // BUCKET_S
         for fn in ("avg", "p95", "p99"):
