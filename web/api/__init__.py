@@ -17,6 +17,7 @@ from web.api.components import ComponentsController
 from web.api.devices import DevicesController
 from web.api.dialect import DIALECTS, Dialect
 from web.api.identity import IdentityController
+from web.api.nearby import NearbyController
 from web.api.provisioning import ProvisioningController
 from web.api.readings import ReadingsController
 from web.api.telemetry import DeviceTelemetryController, TelemetryController
@@ -51,6 +52,7 @@ CONTROLLERS = (
     DeviceProfilesController,
     SensorProfilesController,
     WebhooksController,
+    NearbyController,
 )
 
 
