@@ -84,6 +84,8 @@ class BumbleRadio:
         try:
             if device is not None:
                 await device.power_off()
+                if self._link is not None:
+                    self._link.remove_controller(device.host.controller)
         finally:
             if self._transport is not None:
                 transport, self._transport = self._transport, None

@@ -10,6 +10,7 @@ handle exactly as they would a real sensor's.
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Final
 
 import msgspec
@@ -18,13 +19,14 @@ from drivers.ble.devices import add_device
 from drivers.ble.driver import BleDriver
 from drivers.ble.families import family
 from drivers.ble.simulator import DEMO_SENSORS, VirtualField
-from drivers.ble.transports import LOCAL_PREFIX, local_link
+from drivers.ble.transports import LOCAL_PREFIX, forget_link, local_link
 from edge.settings import BleSettings
 from edge.store import Store
 
 log = logging.getLogger(__name__)
 
-LINK: Final = "demo"
+# Each demo gateway gets its own link (a process may run more than one, as the tests do).
+LINK_PREFIX: Final = "demo-"
 # New values every few seconds, so the demo's charts move.
 UPDATE_S: Final = 3.0
 # Demo points store a reading this often (a real installation keeps the 60 s default).
@@ -37,12 +39,13 @@ class BleDemo:
     def __init__(self, store: Store, org_id: str) -> None:
         self._store = store
         self._org_id = org_id
-        self.field = VirtualField(local_link(LINK), DEMO_SENSORS, update_s=UPDATE_S)
+        self.link = LINK_PREFIX + secrets.token_hex(4)
+        self.field = VirtualField(local_link(self.link), DEMO_SENSORS, update_s=UPDATE_S)
 
     def settings(self, base: BleSettings) -> BleSettings:
         """The gateway's BLE settings with its radio on the demo link."""
         return msgspec.structs.replace(
-            base, enabled=True, transport="bumble-virtual", adapter=LOCAL_PREFIX + LINK
+            base, enabled=True, transport="bumble-virtual", adapter=LOCAL_PREFIX + self.link
         )
 
     def prepare(self) -> None:
@@ -58,9 +61,12 @@ class BleDemo:
 
     async def run(self) -> None:
         """Advertise until cancelled."""
-        await self.field.start()
-        log.info("demo: %d virtual BLE sensors advertising", len(DEMO_SENSORS))
-        await self.field.run()
+        try:
+            await self.field.start()
+            log.info("demo: %d virtual BLE sensors advertising", len(DEMO_SENSORS))
+            await self.field.run()
+        finally:
+            forget_link(self.link)
 
 
 def driver(store: Store, org_id: str, settings: BleSettings, demo: BleDemo | None) -> BleDriver:

@@ -273,3 +273,6 @@ class VirtualField:
         for r in running:
             with contextlib.suppress(Exception):
                 await r.device.power_off()
+            # Off the link too: a powered-off controller still hears (and is asked about) adverts.
+            with contextlib.suppress(KeyError):
+                self.link.remove_controller(r.device.host.controller)

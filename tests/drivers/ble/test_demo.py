@@ -32,4 +32,4 @@ def test_the_demo_serves_readings_of_its_virtual_ble_sensors(gateway_factory):
         time.sleep(0.3)
     assert heard == set(ble)
     metrics = gw.client.get("/metrics").text
-    assert 'edge_ble_device_online{adapter="local:demo"' in metrics
+    assert 'edge_ble_device_online{adapter="local:demo-' in metrics

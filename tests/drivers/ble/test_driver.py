@@ -180,3 +180,48 @@ def test_a_missing_usb_dongle_is_an_error_the_scanner_retries_not_a_crash(run, s
             await radio.close()
 
     run(scenario())
+
+
+KEY = "231d39c1d7cc1ab1aee224cd096db932"
+
+
+def test_encrypted_bthome_adverts_are_read_with_the_bind_key_and_refused_without(
+    run, store, settings, link_name
+):
+    org = store.organization.id
+    locked = [SensorSpec("bthome", f"Vault {n}", f"C2:00:00:00:00:0{n}", 0.2, 6.0,
+                         bind_key=bytes.fromhex(KEY)) for n in (1, 2)]  # fmt: skip
+    points = [{"key": "temperature", "interval_s": 0.1}, {"key": "rssi", "interval_s": 0.1}]
+    keyed = add_device(store, org, name="Vault 1", points=points, connection={
+        "address": locked[0].address, "family": "bthome", "bind_key": KEY})  # fmt: skip
+    keyless = add_device(store, org, name="Vault 2", points=points,
+                         connection={"address": locked[1].address, "family": "bthome"})  # fmt: skip
+
+    async def scenario():
+        field = VirtualField(local_link(link_name), locked, update_s=0.2)
+        await field.start()
+        driver = BleDriver(store, org, ble_settings(settings, link_name))
+        tasks = [asyncio.create_task(driver.run()), asyncio.create_task(field.run())]
+        try:
+            await until(lambda: all(driver.status(d.id) == "online" for d in (keyed, keyless)))
+            await asyncio.sleep(0.5)
+            assert driver.health(keyless.id)["encrypted_unreadable"] is True
+            assert driver.health(keyed.id)["encrypted_unreadable"] is False
+        finally:
+            for task in tasks:
+                await cancel_and_wait(task)
+
+    run(scenario())
+    now = time.time_ns() // 1_000_000
+
+    def stored(device, key):
+        point = next(p for p in store.points(org, device.id) if p.key == key)
+        return store.range(org, point.id, now - 60_000, now + 1000).items
+
+    assert stored(keyed, "temperature") and all(
+        4.4 <= r.value <= 7.6 for r in stored(keyed, "temperature"))  # fmt: skip
+    assert stored(keyless, "temperature") == []  # nothing it could not read is stored
+    assert stored(keyless, "rssi")
+    events = [(e.type, e.device_id) for e in store.events(org)]
+    assert ("ble.decrypt_failed", keyless.id) in events
+    assert ("ble.decrypt_failed", keyed.id) not in events
