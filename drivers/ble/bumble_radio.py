@@ -181,6 +181,10 @@ class BumbleScanner(BaseBleakScanner):
             await device.stop_scanning()
 
     def _on_advertisement(self, adv: Advertisement) -> None:
+        if adv.is_scan_response and not self._active:
+            # A passive scan sends no scan requests, so no response is an answer to one (Bumble's
+            # emulated controller sends them anyway); the advert itself was reported already.
+            return
         data = advertisement_data(adv)
         if not self.is_allowed_uuid(data.service_uuids):
             return

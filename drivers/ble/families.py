@@ -71,6 +71,10 @@ def _sd16(uuid16: int) -> OrPattern:
     return OrPattern(0, AdvertisementDataType.SERVICE_DATA_UUID16, uuid16.to_bytes(2, "little"))
 
 
+def _name(name: str) -> OrPattern:
+    return OrPattern(0, AdvertisementDataType.COMPLETE_LOCAL_NAME, name.encode())
+
+
 def _mfr(company: int) -> OrPattern:
     return OrPattern(
         0, AdvertisementDataType.MANUFACTURER_SPECIFIC_DATA, company.to_bytes(2, "little")
@@ -140,7 +144,9 @@ FAMILIES: Final = {
             "sensors and probes in manufacturer data",
             "inkbird-ble",
             lambda key: INKBIRDBluetoothDeviceData(),
-            (),  # INKBIRD uses many company ids; passive scans match it through the others
+            # The "company id" of INKBIRD adverts is measurement data, so passive scans can only
+            # match the models' local names, and only when the name is in the advert itself.
+            tuple(_name(n) for n in ("sps", "tps", "ith-11-b", "ibs-p02b")),
             (("temperature", "°C"), ("humidity", "%"), ("battery", "%"), (RSSI, "dBm")),
         ),
     )

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from drivers.ble.adverts import Advert
-from drivers.ble.families import RSSI, Decoder, FamilyError, detect, parse_bind_key
+from drivers.ble.families import FAMILIES, RSSI, Decoder, FamilyError, detect, parse_bind_key
+from drivers.ble.transports import open_radio
 
 
 def sd16(uuid16: int, payload: bytes) -> dict[str, bytes]:
@@ -163,3 +164,14 @@ def test_an_advert_of_another_family_is_not_decoded():
 def test_bad_bind_keys_are_refused(raw):
     with pytest.raises(FamilyError):
         parse_bind_key(raw)
+
+
+def test_a_passive_bluez_scanner_gets_every_familys_patterns(settings):
+    assert all(f.or_patterns for f in FAMILIES.values())
+    patterns = [p for f in FAMILIES.values() for p in f.or_patterns]
+    radio = open_radio(settings.ble, patterns)
+    # bleak refuses a passive BlueZ scanner without or_patterns when it is made, not started.
+    scanner = radio.scanner(lambda device, data: None, "passive")
+    assert scanner.backend_id is not None
+    with pytest.raises(Exception, match="or_patterns"):
+        open_radio(settings.ble, []).scanner(lambda device, data: None, "passive")
