@@ -324,6 +324,12 @@ class BleDriver:
         if target is not None:
             out["gatt"] = {"polls": target.polls, "failures": target.failures,
                            "last_error": target.last_error}  # fmt: skip
+            if target.polls:
+                out["poll_success_rate"] = 1 - target.errors / target.polls
+        if sensor.locked:
+            out["last_error"] = "encrypted adverts: the bind key is missing or wrong"
+        elif target is not None and target.last_error:
+            out["last_error"] = f"GATT poll: {target.last_error}"
         return out
 
     async def command(self, device_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:

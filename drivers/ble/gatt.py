@@ -48,6 +48,8 @@ class GattTarget:
     reads: tuple[tuple[GattRead, int], ...]
     last_poll: float = 0.0
     polls: int = 0
+    errors: int = 0
+    # Consecutive failed polls (0 once one works).
     failures: int = 0
     last_error: str | None = None
 
@@ -67,6 +69,7 @@ class GattPoller:
     # The scanner's device handle for an address, once it was heard.
     device_of: Callable[[str], BLEDevice | None]
     targets: dict[str, GattTarget] = field(default_factory=dict)
+    timeout_s: float = POLL_TIMEOUT_S
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def set_targets(self, targets: dict[str, GattTarget]) -> None:
@@ -110,9 +113,10 @@ class GattPoller:
         """Connect, read each point, disconnect; failures become COMM_ERROR readings."""
         async with self.lock:
             try:
-                readings = await asyncio.wait_for(self._read_all(target), POLL_TIMEOUT_S)
+                readings = await asyncio.wait_for(self._read_all(target), self.timeout_s)
             except (BleakError, TimeoutError, OSError) as error:
                 target.failures += 1
+                target.errors += 1
                 target.last_error = f"{type(error).__name__}: {error}"
                 if target.failures == 1:
                     log.warning("%s: GATT poll failed: %s", target.name, target.last_error)

@@ -8,9 +8,12 @@ import time
 
 import msgspec
 import pytest
+from bleak.backends.device import BLEDevice
 
-from drivers.ble.devices import add_device
+from drivers.ble.bumble_radio import BumbleClient, BumbleRadio
+from drivers.ble.devices import GattRead, add_device
 from drivers.ble.driver import BleDriver
+from drivers.ble.gatt import GattPoller, GattTarget
 from drivers.ble.scanner import AdapterScanner
 from drivers.ble.simulator import GattSensor, SensorSpec, VirtualField
 from drivers.ble.transports import local_link, open_radio
@@ -135,7 +138,8 @@ def test_gatt_points_are_polled_one_connection_at_a_time(run, store, settings, l
             await asyncio.sleep(0.5)
             assert probes[0].connections == connections[0] + 1
             assert field.gatt_open_max == 1  # never two connections at once on the adapter
-            assert driver.health(devices[0].id)["gatt"]["failures"] == 0
+            health = driver.health(devices[0].id)
+            assert health["gatt"]["failures"] == 0 and health["poll_success_rate"] == 1.0
         finally:
             await cancel_and_wait(task)
             await field.stop()
@@ -206,6 +210,7 @@ def test_encrypted_bthome_adverts_are_read_with_the_bind_key_and_refused_without
             await until(lambda: all(driver.status(d.id) == "online" for d in (keyed, keyless)))
             await asyncio.sleep(0.5)
             assert driver.health(keyless.id)["encrypted_unreadable"] is True
+            assert "bind key" in driver.health(keyless.id)["last_error"]
             assert driver.health(keyed.id)["encrypted_unreadable"] is False
         finally:
             for task in tasks:
@@ -225,3 +230,29 @@ def test_encrypted_bthome_adverts_are_read_with_the_bind_key_and_refused_without
     events = [(e.type, e.device_id) for e in store.events(org)]
     assert ("ble.decrypt_failed", keyless.id) in events
     assert ("ble.decrypt_failed", keyed.id) not in events
+
+
+def test_a_gatt_poll_that_fails_is_a_comm_error_reading_without_a_value(run, link_name):
+    async def scenario():
+        radio = BumbleRadio(link=local_link(link_name))
+        await radio.open()
+        out: list = []
+        kwargs = {"backend": BumbleClient, "radio": radio}
+
+        def ghost(address: str) -> BLEDevice:
+            return BLEDevice(address, "ghost", {})
+
+        poller = GattPoller(asyncio.Lock(), kwargs, out.extend, ghost, timeout_s=0.5)
+        read = GattRead("temperature", "2a6e", "int16", 0.01, "°C", 10.0)
+        target = GattTarget("dev_ghost", "C1:00:00:00:00:55", "ghost", ((read, 7),))
+        try:
+            await poller.poll(target)  # nobody at that address answers
+        finally:
+            await radio.close()
+        assert not poller.lock.locked()
+        return out, target
+
+    out, target = run(scenario())
+    assert [(r.point_id, r.value, r.quality) for r in out] == [(7, None, Quality.COMM_ERROR)]
+    assert (target.failures, target.errors, target.polls) == (1, 1, 1)
+    assert target.last_error
