@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # The gateway's own (random static) address on a Bumble controller.
 GATEWAY_ADDRESS: Final = "F0:ED:6E:00:00:01"
+# Advertiser addresses remembered (with their type) for GATT connections; oldest go first.
+ADDRESSES_KEPT: Final = 2048
 # How long a GATT connection may take to come up before it counts as failed.
 CONNECT_TIMEOUT_S: Final = 10.0
 _AD = AdvertisingData.Type
@@ -59,10 +61,6 @@ class BumbleRadio:
         # Each advertiser's address with its type (public or random), as last heard.
         self.addresses: dict[str, Address] = {}
 
-    @property
-    def name(self) -> str:
-        return self.spec or "bumble-local"
-
     async def open(self) -> Device:
         """Open the transport (or join the link) and power the host on."""
         if self.device is not None:
@@ -74,8 +72,12 @@ class BumbleRadio:
             self._transport = await open_transport(self.spec)
             host = Host(self._transport.source, self._transport.sink)
         device = Device(name="edge-gateway", address=Address(self._address), host=host)
-        await device.power_on()
         self.device = device
+        try:
+            await device.power_on()
+        except BaseException:
+            await self.close()  # a half-open transport would be leaked by the next try
+            raise
         return device
 
     async def close(self) -> None:
@@ -189,7 +191,11 @@ class BumbleScanner(BaseBleakScanner):
         if not self.is_allowed_uuid(data.service_uuids):
             return
         address = address_of(adv)
-        self._radio.addresses[address] = adv.address
+        addresses = self._radio.addresses
+        addresses.pop(address, None)
+        addresses[address] = adv.address
+        if len(addresses) > ADDRESSES_KEPT:
+            addresses.pop(next(iter(addresses)))
         device = self.create_or_update_device(address, address, data.local_name, adv, data)
         self.call_detection_callbacks(device, data)
 

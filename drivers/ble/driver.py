@@ -53,7 +53,7 @@ class BleDriver:
         self.radio = radio or open_radio(settings, patterns)
         self.scanner = AdapterScanner(
             self.radio.adapter, self.radio.scanner, passive=settings.passive,
-            watchdog_s=settings.watchdog_s,
+            watchdog_s=settings.watchdog_s, reset=self.radio.close if self.radio.bumble else None,
         )  # fmt: skip
         lock = self.radio.bumble.gatt_lock if self.radio.bumble else asyncio.Lock()
         self.gatt = GattPoller(lock, self.radio.client_kwargs, self._emit, self.scanner.devices.get)
@@ -118,10 +118,13 @@ class BleDriver:
                     target.last_poll, target.polls = old.last_poll, old.polls
                 targets[s.device_id] = target
         self.gatt.set_targets(targets)
-        # A sensor adopted from discovery stores the advert it was last heard with, at once.
+        # A sensor adopted from discovery stores the advert it was last heard with, at once
+        # (unless that advert is so old that the sensor would be stale already).
+        now = time.monotonic()
         for address in new:
-            if address in self.scanner.latest:
-                self._on_sensor_advert(self.scanner.latest[address])
+            advert = self.scanner.latest.get(address)
+            if advert is not None and now - advert.at < sensors[address].availability.stale_after_s:
+                self._on_sensor_advert(advert)
 
     # Running
 

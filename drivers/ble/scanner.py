@@ -15,7 +15,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -68,11 +68,15 @@ class AdapterScanner:
         *,
         passive: bool = True,
         watchdog_s: float = WATCHDOG_S,
+        reset: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.adapter = adapter
         self._factory = factory
         self._passive = passive
         self.watchdog_s = watchdog_s
+        # Called after a deaf spell or a failed start: a Bumble radio closes its transport, so
+        # the next start reconnects (a virtual controller's process may have restarted).
+        self._reset = reset
         self._registrations: dict[object, tuple[Matcher, Callable[[Advert], None]]] = {}
         self.latest: dict[str, Advert] = {}
         # The backend's own device handle per address (BlueZ's carries the D-Bus path that a
@@ -136,15 +140,24 @@ class AdapterScanner:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                await self._reset_radio()
                 await self._start_failed(mode, error)
                 continue
             self._started(mode)
+            deaf = False
             try:
-                await self._watch(mode)
+                deaf = await self._watch(mode)
             finally:
                 self.mode = None
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(scanner.stop(), STOP_TIMEOUT_S)
+            if deaf:
+                await self._reset_radio()
+
+    async def _reset_radio(self) -> None:
+        if self._reset is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._reset(), STOP_TIMEOUT_S)
 
     def _started(self, mode: Mode) -> None:
         if self.failures:
@@ -174,8 +187,9 @@ class AdapterScanner:
         cap = min(RESTART_MAX_S, 2 ** (self.failures - 1))
         await asyncio.sleep(random.uniform(cap / 2, cap))
 
-    async def _watch(self, mode: Mode) -> None:
-        """Return when the scanner should restart: deaf for watchdog_s, or a mode change."""
+    async def _watch(self, mode: Mode) -> bool:
+        """Return when the scanner should restart: True if deaf for watchdog_s, False for a mode
+        change."""
         while True:
             heard = max(self.started_at or 0.0, self.last_advert_at or 0.0)
             deadline = heard + self.watchdog_s
@@ -184,7 +198,7 @@ class AdapterScanner:
                 self.restarts += 1
                 log.warning("%s: no advert for %.0f s; restarting the scanner", self.adapter,
                             now - heard)  # fmt: skip
-                return
+                return True
             wake_at = deadline
             if mode == "active" and self._passive:
                 wake_at = min(wake_at, self._active_until)
@@ -192,7 +206,7 @@ class AdapterScanner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, wake_at - now))
             if self._wanted_mode() != mode:
-                return
+                return False
 
     def status(self) -> dict[str, Any]:
         """The scanner's state for health pages."""

@@ -46,6 +46,7 @@ class Radio:
     bumble: BumbleRadio | None = None
 
     async def close(self) -> None:
+        """Release the radio (a Bumble host's transport); the next scan opens it again."""
         if self.bumble is not None:
             await self.bumble.close()
 

@@ -24,21 +24,29 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def ble_simulator() -> Iterator[str]:
-    """The demo's virtual sensors (and a GATT sensor at C0:00:00:00:00:09) in a process; yields
-    the adapter a gateway reaches them with."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "drivers.ble.simulator", "--hci", f"tcp-server:127.0.0.1:{port}",
-         "--update-s", "0.5", "--gatt", "C0:00:00:00:00:09"],
-        stdout=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().startswith(b"listening on")
-        yield f"tcp-client:127.0.0.1:{port}"
-    finally:
+class SimulatorProcess:
+    """The demo's virtual sensors (and a GATT sensor at C0:00:00:00:00:09) in their own process,
+    behind an HCI socket; stop and start it at will (the port stays)."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.adapter = f"tcp-client:127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "drivers.ble.simulator", "--hci",
+             f"tcp-server:127.0.0.1:{self.port}", "--update-s", "0.5",
+             "--gatt", "C0:00:00:00:00:09"],
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+        assert self._process.stdout is not None
+        assert self._process.stdout.readline().startswith(b"listening on")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
         process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(5)
@@ -47,6 +55,23 @@ def ble_simulator() -> Iterator[str]:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+@pytest.fixture
+def ble_process() -> Iterator[SimulatorProcess]:
+    """A running simulator process; stopped at teardown."""
+    simulator = SimulatorProcess()
+    simulator.start()
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
+
+
+@pytest.fixture
+def ble_simulator(ble_process: SimulatorProcess) -> str:
+    """The adapter a gateway reaches the simulator process with."""
+    return ble_process.adapter
 
 
 @pytest.fixture

@@ -256,3 +256,26 @@ def test_a_gatt_poll_that_fails_is_a_comm_error_reading_without_a_value(run, lin
     assert [(r.point_id, r.value, r.quality) for r in out] == [(7, None, Quality.COMM_ERROR)]
     assert (target.failures, target.errors, target.polls) == (1, 1, 1)
     assert target.last_error
+
+
+@pytest.mark.slow
+def test_the_scanner_reconnects_when_the_virtual_controller_process_restarts(
+    run, settings, ble_process
+):
+    async def scenario():
+        radio = open_radio(msgspec.structs.replace(
+            settings.ble, transport="bumble-virtual", adapter=ble_process.adapter), [])  # fmt: skip
+        scanner = AdapterScanner(radio.adapter, radio.scanner, watchdog_s=1.0, reset=radio.close)
+        task = asyncio.create_task(scanner.run())
+        try:
+            await until(lambda: scanner.adverts > 0)
+            await asyncio.to_thread(ble_process.stop)
+            await until(lambda: scanner.restarts >= 1, 10)
+            await asyncio.to_thread(ble_process.start)
+            heard = scanner.adverts
+            await until(lambda: scanner.adverts > heard and scanner.running, 20)
+        finally:
+            await cancel_and_wait(task)
+            await radio.close()
+
+    run(scenario())
