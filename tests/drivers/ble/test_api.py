@@ -17,7 +17,8 @@ SERVER_ROOM = DEMO_SENSORS[1]  # Ruuvi
 
 
 @pytest.fixture
-def ble_api(gateway_factory, tmp_path, ble_simulator):
+def ble_api(ble_simulator, gateway_factory, tmp_path):
+    # The simulator is set up first so that it outlives the gateway at teardown.
     settings = settings_mod.load(
         None, {}, data_dir=str(tmp_path / "ble"), http={"host": "127.0.0.1", "port": 0},
         ble={"transport": "bumble-virtual", "adapter": ble_simulator},
@@ -74,6 +75,14 @@ def test_nearby_sensors_are_listed_with_family_rssi_and_last_values(ble_api):
     bad = ble_api.client.get("/v1/devices/nearby", headers=ble_api.headers,
                              params={"cursor": "%%%"})  # fmt: skip
     assert bad.status_code == 400
+    # An active scan on demand, then back to passive.
+    scanner = ble_api.runtime.discovery[0].scanner
+    assert scanner.mode == "passive"
+    r = ble_api.client.post("/v1/devices/nearby/scan", headers=ble_api.headers,
+                            params={"seconds": 1})  # fmt: skip
+    assert (r.status_code, r.json()["data"]) == (202, {"scanning_s": 1.0})
+    assert wait_for(lambda: scanner.mode == "active", 5)
+    assert wait_for(lambda: scanner.mode == "passive", 5)
 
 
 @pytest.mark.slow
