@@ -14,10 +14,12 @@ import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Final
+from typing import Any, Final
 
 import uvicorn
 
+from drivers.ble import demo as ble_demo
+from drivers.ble import profiles as ble_profiles
 from drivers.modbus import ModbusDriver
 from drivers.modbus import profiles as modbus_profiles
 from drivers.modbus.bus import TRANSPORTS as MODBUS_TRANSPORTS
@@ -98,6 +100,10 @@ class HttpServer:
             self._server.should_exit = True
 
 
+def _sensor_profiles() -> list[dict[str, Any]]:
+    return modbus_profiles.sensor_profiles() + ble_profiles.sensor_profiles()
+
+
 async def _retention(runtime: Runtime) -> None:
     settings = runtime.settings.retention
     while True:
@@ -128,7 +134,7 @@ async def serve(
         store,
         supervisor,
         profiles=modbus_profiles.as_data,
-        sensor_profiles=modbus_profiles.sensor_profiles,
+        sensor_profiles=_sensor_profiles,
     )
     budget = settings.supervisor.stop_timeout_s
     try:
@@ -150,6 +156,16 @@ async def serve(
         runtime.device_types["http"] = add_http_device
         runtime.device_types.update(dict.fromkeys(MODBUS_TRANSPORTS, modbus_from_body))
         supervisor.add("modbus", modbus.run)
+        ble_plant = ble_demo.BleDemo(store, store.organization.id) if demo else None
+        if ble_plant is not None:
+            await asyncio.to_thread(ble_plant.prepare)
+            supervisor.add("demo-ble", ble_plant.run)
+        ble = ble_demo.driver(store, store.organization.id, settings.ble, ble_plant)
+        runtime.stats_sources.append(ble)
+        runtime.drivers.append(ble)
+        runtime.device_types["ble"] = ble.add_from_body
+        runtime.discovery.append(ble)
+        supervisor.add("ble", ble.run)
         engine = AlarmEngine(runtime)
         supervisor.add("alarms", engine.run)
         agent = SyncAgent(runtime)

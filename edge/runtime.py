@@ -38,6 +38,18 @@ class DeviceDriver(Protocol):
         ...
 
 
+class Discovery(Protocol):
+    """A driver that hears devices nearby before they are adopted (BLE sensors)."""
+
+    def nearby_sensors(self) -> list[dict[str, Any]]:
+        """What is heard nearby, in a stable order (by address)."""
+        ...
+
+    def scan(self, seconds: float) -> float:
+        """Listen harder (an active scan) for a while; returns the duration."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Runtime:
     """The running gateway's parts, passed down explicitly."""
@@ -54,6 +66,8 @@ class Runtime:
     # data; drivers provide them.
     profiles: Callable[[], list[dict[str, Any]]] = list
     sensor_profiles: Callable[[], list[dict[str, Any]]] = list
+    # Radios that list the sensors they hear nearby, for discovery and adoption.
+    discovery: list[Discovery] = field(default_factory=list)
     # Named JSON states for status pages and the admin API (the sync agent's, ...).
     status_sources: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
 

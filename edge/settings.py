@@ -200,6 +200,45 @@ class JobsSettings(_Section):
     ] = 1.0
 
 
+class BleSettings(_Section):
+    enabled: Annotated[bool, _s("Listen to BLE sensors at all.")] = True
+    transport: Annotated[
+        Literal["bluez", "bumble-virtual", "usb"],
+        _s(
+            "How the gateway reaches its radio: bluez (the system's BlueZ over D-Bus), "
+            "bumble-virtual (a Bumble virtual controller: tests and the demo) or usb (Bumble "
+            "driving a USB HCI dongle directly, for gateways without BlueZ)."
+        ),
+    ] = "bluez"
+    adapter: Annotated[
+        str,
+        _s(
+            "The adapter: a BlueZ name (hci0) for bluez; a Bumble HCI transport "
+            "(tcp-client:HOST:PORT, or local:NAME for an in-process link) for bumble-virtual; "
+            "the dongle (usb:0, usb:VID:PID) for usb.",
+            min_length=1,
+        ),
+    ] = "hci0"
+    passive: Annotated[
+        bool,
+        _s("Scan passively (BlueZ >= 5.56 with Experimental); active scans still run on demand."),
+    ] = True
+    watchdog_s: Annotated[
+        float, _s("Restart the scanner after this many seconds without any advert.", gt=0)
+    ] = 90.0
+    stale_multiple: Annotated[
+        float,
+        _s("A sensor is stale after this many of its learned advert intervals of silence.", ge=1),
+    ] = 10.0
+    stale_default_s: Annotated[
+        float,
+        _s(
+            "A sensor whose advert interval is not learned yet is stale after this many seconds.",
+            gt=0,
+        ),
+    ] = 900.0
+
+
 class Settings(_Section):
     data_dir: Annotated[
         str, _s("Directory holding the database and other state.", min_length=1)
@@ -218,6 +257,7 @@ class Settings(_Section):
     webhooks: WebhooksSettings = WebhooksSettings()
     notify: NotifySettings = NotifySettings()
     jobs: JobsSettings = JobsSettings()
+    ble: BleSettings = BleSettings()
 
     @property
     def database_path(self) -> Path:
@@ -246,6 +286,7 @@ def _type_name(t: msgspec.inspect.Type) -> str:
         msgspec.inspect.IntType: "int",
         msgspec.inspect.FloatType: "float",
         msgspec.inspect.StrType: "str",
+        msgspec.inspect.BoolType: "bool",
     }
     return names.get(type(t), type(t).__name__)
 

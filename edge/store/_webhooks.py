@@ -41,6 +41,7 @@ EVENT_TYPES: Final = frozenset(
         "device.command",
         "device.command_failed",
         "modbus.point_rejected",
+        "ble.decrypt_failed",
         "sync.uplink_lost",
         "sync.uplink_restored",
         "sync.quarantine_discarded",

@@ -30,6 +30,7 @@ from web.api.maintenance import (
     VendorsController,
 )
 from web.api.movements import MovementsController
+from web.api.nearby import NearbyController
 from web.api.provisioning import ProvisioningController
 from web.api.readings import ReadingsController
 from web.api.reporting import ReportingController
@@ -80,6 +81,7 @@ CONTROLLERS = (
     VendorsController,
     PartsController,
     ReportingController,
+    NearbyController,
 )
 
 
