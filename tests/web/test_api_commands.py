@@ -26,6 +26,7 @@ def test_a_write_command_reaches_the_plc_is_read_back_and_audited(api, modbus_se
     health = wait_online(api, headers, f"/v1/devices/{device['id']}/health")
     assert health["poll_success_rate"] == 1.0 and health["last_contact"].endswith("Z")
     assert health["quality"].get("good", 0) > 0
+    assert health["details"]["requests"] >= 1 and health["details"]["bus"]
 
     url = f"/v1/devices/{device['id']}/commands"
     done = api.client.post(

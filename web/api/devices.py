@@ -20,6 +20,10 @@ from web.api.dialect import Dialect
 from web.api.errors import ApiError
 
 MUTABLE = ("name", "site_id", "group_id", "tags", "enabled", "movement")
+# Health fields the answer names itself; the rest of a driver's health goes under `details`.
+_HEALTH_FIELDS = frozenset(
+    {"last_contact_ms", "poll_success_rate", "last_error", "rejected_points"}
+)
 # A caller may choose a new device's id (a downstream gateway registering its own devices).
 DEVICE_ID = re.compile(r"^dev_[A-Za-z0-9_-]{1,64}$")
 
@@ -172,7 +176,8 @@ class DevicesController(Controller):
         dialect: NamedDependency[Dialect],
         device_id: FromPath[str],
     ) -> dict[str, Any]:
-        """Status, last contact, poll success rate, last error and the newest readings' quality."""
+        """Status, last contact, poll success rate, last error, the newest readings' quality and
+        the driver's own details."""
         caller = params.caller(request)
         d = await asyncio.to_thread(runtime.store.device, caller.boundary, device_id)
         driver = runtime.driver_of(d)
@@ -196,6 +201,8 @@ class DevicesController(Controller):
                 "last_error": found.get("last_error"),
                 "rejected_points": found.get("rejected_points", []),
                 "quality": qualities,
+                # What else the driver knows (a BLE sensor's RSSI and advert interval ...).
+                "details": {k: v for k, v in found.items() if k not in _HEALTH_FIELDS},
             },
         )
 

@@ -118,6 +118,8 @@ def test_adopting_a_sensor_creates_a_device_whose_readings_reach_the_api(ble_api
                                 headers=ble_api.headers).json()["data"]  # fmt: skip
     assert health["status"] == "online", health
     assert health["last_contact"] is not None
+    assert health["details"]["family"] == "bthome" and health["details"]["adverts"] >= 1
+    assert isinstance(health["details"]["rssi"], int)
     listed = {i["address"]: i for i in nearby(ble_api)["data"]}
     assert listed[COLD_ROOM.address]["device_id"] == device["id"]
 
