@@ -164,3 +164,39 @@ def test_an_offline_device_raises_and_clears_an_alarm(api, modbus_server):
     wait_for(lambda: alerts(api, headers, "active"), timeout=20, what="the offline alarm")
     plc.start()
     wait_for(lambda: alerts(api, headers, "cleared"), timeout=30, what="the clear")
+
+
+def test_a_threshold_rule_fires_and_clears_on_readings_polled_from_a_simulated_plc(
+    api, modbus_server
+):
+    headers = api.key(*SCOPES)
+    plc = modbus_server({1: "generic_plc"})
+    body = {"name": "Pump station", "type": "modbus_tcp", "profile": "generic_plc",
+            "connection": {"host": "127.0.0.1", "port": plc.port, "unit_id": 1}}  # fmt: skip
+    device = api.client.post("/v1/devices", json=body, headers=headers).json()["data"]["id"]
+    rule = {"name": "Flow setpoint high", "kind": "threshold", "device_id": device,
+            "metric": "flow_setpoint", "params": {"op": ">", "value": 20, "hysteresis": 2},
+            "severity": "warning"}  # fmt: skip
+    assert api.client.post("/v1/alert-rules", json=rule, headers=headers).status_code == 201
+    health = f"/v1/devices/{device}/health"
+    wait_for(lambda: api.client.get(health, headers=headers).json()["data"]["status"] == "online",
+             what="online")  # fmt: skip
+    commands = f"/v1/devices/{device}/commands"
+
+    def write(value: float) -> None:
+        order = {"command": "write", "point": "flow_setpoint", "value": value}
+        done = api.client.post(commands, json=order, headers=headers)
+        assert done.status_code == 200, done.text
+
+    write(12.0)
+    time.sleep(1.5)  # polled below the threshold: nothing raised
+    assert alerts(api, headers) == []
+    write(25.0)
+    [raised] = wait_for(lambda: alerts(api, headers, "active"), what="the alarm")
+    assert raised["value"] == 25.0 and raised["device_id"] == device
+    write(19.0)  # under 20 but within the hysteresis: still active
+    time.sleep(1.5)
+    assert [a["id"] for a in alerts(api, headers, "active")] == [raised["id"]]
+    write(10.0)
+    [cleared] = wait_for(lambda: alerts(api, headers, "cleared"), what="the clear")
+    assert cleared["id"] == raised["id"]
