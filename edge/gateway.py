@@ -23,6 +23,7 @@ from drivers.modbus import profiles as modbus_profiles
 from drivers.modbus.bus import TRANSPORTS as MODBUS_TRANSPORTS
 from drivers.modbus.demo import DemoPlant
 from drivers.modbus.devices import add_from_body as modbus_from_body
+from drivers.modbus.probe import probe as modbus_probe
 from edge.alarms import AlarmEngine
 from edge.devices import add_http_device
 from edge.runtime import Runtime
@@ -148,6 +149,7 @@ async def serve(
         runtime.drivers.append(modbus)
         runtime.device_types["http"] = add_http_device
         runtime.device_types.update(dict.fromkeys(MODBUS_TRANSPORTS, modbus_from_body))
+        runtime.probes.update(dict.fromkeys(MODBUS_TRANSPORTS, modbus_probe))
         supervisor.add("modbus", modbus.run)
         engine = AlarmEngine(runtime)
         supervisor.add("alarms", engine.run)

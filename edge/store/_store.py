@@ -9,8 +9,8 @@ is the same step run alone.
 All writes go through the writer thread; reads borrow a connection from the
 reader pool (`_facade`). The Store's methods live here (readings, outbox,
 events, keys, health) and in its parts: `_catalog_facade`, `_sync_facade`,
-`_alarm_facade`, `_webhook_facade`. Every read of tenant data takes the caller's organization id
-and filters by it in SQL.
+`_alarm_facade`, `_webhook_facade`, `_user_facade`. Every read of tenant data takes the
+caller's organization id and filters by it in SQL.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from edge.store._catalog_facade import CatalogFacade
 from edge.store._connections import ReaderPool
 from edge.store._files import check_file
 from edge.store._sync_facade import SyncFacade
+from edge.store._user_facade import UserFacade
 from edge.store._webhook_facade import WebhookFacade
 from edge.store._writer import Writer, WriterStats
 
@@ -90,7 +91,7 @@ class StoreStats:
     writer: WriterStats
 
 
-class Store(CatalogFacade, SyncFacade, AlarmFacade, WebhookFacade):
+class Store(CatalogFacade, SyncFacade, AlarmFacade, WebhookFacade, UserFacade):
     """The gateway's database; use `Store.open` and `close`."""
 
     def __init__(self, path: Path, settings: Settings) -> None:

@@ -1,0 +1,93 @@
+// The UI's own script: connection trouble shown plainly, the confirmation dialog, charts.
+// Everything here is optional: without JavaScript every page still reads and every form posts.
+(function () {
+  "use strict";
+  var lastGood = null;
+
+  function banner(text) {
+    var net = document.getElementById("net");
+    if (!net) return;
+    if (text) { net.textContent = text; net.hidden = false; document.body.classList.add("offline"); }
+    else { net.hidden = true; document.body.classList.remove("offline"); }
+  }
+
+  function clock(d) { return d ? d.toTimeString().slice(0, 8) : "the start"; }
+
+  function trouble(evt, what) {
+    var elt = evt.detail.elt;
+    var verb = (evt.detail.requestConfig && evt.detail.requestConfig.verb) || "get";
+    if (verb !== "get") {
+      banner("Not sent: " + what + ". What you typed is kept; press the button again.");
+    } else {
+      banner("Connection lost (" + what + "): values shown are from " + clock(lastGood) +
+             " and may be old. Retrying on its own.");
+    }
+    if (elt && elt.closest) { var live = elt.closest("[data-live]"); if (live) live.classList.add("stale"); }
+  }
+
+  document.addEventListener("htmx:sendError", function (e) { trouble(e, "no answer from the gateway"); });
+  document.addEventListener("htmx:timeout", function (e) { trouble(e, "the gateway took too long"); });
+  document.addEventListener("htmx:responseError", function (e) {
+    trouble(e, "the gateway answered " + e.detail.xhr.status);
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    if (!e.detail.successful) return;
+    lastGood = new Date();
+    banner("");
+    var dialog = document.getElementById("dialog");
+    // A confirmed action is done: its dialog goes.
+    if (dialog && e.detail.elt && dialog.contains(e.detail.elt) && e.detail.target !== dialog) {
+      dialog.innerHTML = "";
+    }
+  });
+  document.addEventListener("click", function (e) {
+    var close = e.target.closest && e.target.closest("[data-close-dialog]");
+    var dialog = document.getElementById("dialog");
+    if (close && dialog && dialog.contains(close)) { e.preventDefault(); dialog.innerHTML = ""; }
+  });
+  document.addEventListener("keydown", function (e) {
+    var dialog = document.getElementById("dialog");
+    if (e.key === "Escape" && dialog) dialog.innerHTML = "";
+  });
+
+  function draw(el, data) {
+    if (!window.uPlot || !data.t || !data.t.length) {
+      el.textContent = "No readings in this range.";
+      return;
+    }
+    var t = el.dataset.ms ? data.t.map(function (x) { return x / 1000; }) : data.t;
+    var width = Math.max(300, el.clientWidth);
+    el.innerHTML = "";
+    new window.uPlot({
+      width: width, height: 300,
+      scales: { x: { time: true } },
+      axes: [{ size: 50, font: "16px sans-serif" }, { size: 80, font: "16px sans-serif",
+               label: el.dataset.unit || "" }],
+      series: [{}, { label: el.dataset.unit || "value", stroke: "#0b4fa8", width: 3,
+                     spanGaps: false, points: { show: false } }],
+      cursor: { points: { size: 12 } }
+    }, [t, data.v], el);
+  }
+
+  function chart(el) {
+    if (el.dataset.drawn) return;
+    el.dataset.drawn = "1";
+    if (el.dataset.series) { draw(el, JSON.parse(el.dataset.series)); return; }
+    el.textContent = "Loading the chart…";
+    fetch(el.dataset.src, { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (data) { draw(el, data); })
+      .catch(function (err) { el.textContent = "The chart could not load (" + err.message + ")."; });
+  }
+
+  function charts(root) {
+    var found = root.querySelectorAll ? root.querySelectorAll("[data-chart]") : [];
+    Array.prototype.forEach.call(found, chart);
+    if (root.matches && root.matches("[data-chart]")) chart(root);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    charts(document);
+    if (window.htmx) window.htmx.onLoad(charts);
+  });
+})();
