@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from edge import scopes, users
 from edge.runtime import Runtime
@@ -112,7 +113,7 @@ class SettingsController(Controller):
 
     @post("/keys/{key_id:str}/revoke", opt=ADMIN)
     async def revoke_key(
-        self, request: Request, runtime: NamedDependency[Runtime], key_id: str
+        self, request: Request, runtime: NamedDependency[Runtime], key_id: FromPath[str]
     ) -> Any:
         """Revoke a key, once confirmed; requests with it get 401 within 5 s."""
         form = dict(await request.form())
@@ -151,7 +152,11 @@ class SettingsController(Controller):
 
     @post("/users/{user_id:str}/{action:str}", opt=ADMIN)
     async def user_action(
-        self, request: Request, runtime: NamedDependency[Runtime], user_id: str, action: str
+        self,
+        request: Request,
+        runtime: NamedDependency[Runtime],
+        user_id: FromPath[str],
+        action: FromPath[str],
     ) -> Any:
         """Change a user's role, disable, enable or set a password, once confirmed."""
         form = dict(await request.form())

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 
 from edge import alarms as rules
 from edge.models import AlertRule
@@ -40,6 +41,8 @@ def alarm_list(runtime: Runtime, view: str, cursor: str | None) -> dict[str, Any
             *store.alarm_page(org, "acknowledged", limit=200).items,
         ]
         more = None
+    # Listings leave out the audit trail; each shown alarm is read with it (a handful open).
+    shown = [store.alarm(org, a.id) for a in shown]
     names = {d.id: d.name for d, _ in data.devices(runtime)}
     return {
         "view": view if view in VIEWS else "open",
@@ -157,8 +160,8 @@ class AlarmsController(Controller):
         self,
         request: Request,
         runtime: NamedDependency[Runtime],
-        view: str = "open",
-        cursor: str | None = None,
+        view: FromQuery[str] = "open",
+        cursor: FromQuery[str | None] = None,
     ) -> Any:
         """Open alarms, or the history of cleared ones."""
         return pages.page(
@@ -167,7 +170,11 @@ class AlarmsController(Controller):
 
     @post("/{alarm_id:str}/{action:str}", opt=TECH)
     async def alarm_action(
-        self, request: Request, runtime: NamedDependency[Runtime], alarm_id: str, action: str
+        self,
+        request: Request,
+        runtime: NamedDependency[Runtime],
+        alarm_id: FromPath[str],
+        action: FromPath[str],
     ) -> Any:
         """Acknowledge, clear or comment, once confirmed (a comment needs no confirmation)."""
         form = dict(await request.form())
@@ -209,7 +216,7 @@ class RulesController(Controller):
 
     @get("/{rule_id:str}", opt=TECH)
     async def edit_rule(
-        self, request: Request, runtime: NamedDependency[Runtime], rule_id: str
+        self, request: Request, runtime: NamedDependency[Runtime], rule_id: FromPath[str]
     ) -> Any:
         """A rule's form."""
         return pages.page(request, "rule", await asyncio.to_thread(editor, runtime, rule_id, None))
@@ -221,14 +228,14 @@ class RulesController(Controller):
 
     @post("/{rule_id:str}", opt=TECH)
     async def update_rule(
-        self, request: Request, runtime: NamedDependency[Runtime], rule_id: str
+        self, request: Request, runtime: NamedDependency[Runtime], rule_id: FromPath[str]
     ) -> Any:
         """Change a rule; a refusal keeps the form as typed."""
         return await _saved(request, runtime, rule_id)
 
     @post("/{rule_id:str}/delete", opt=TECH)
     async def delete_rule(
-        self, request: Request, runtime: NamedDependency[Runtime], rule_id: str
+        self, request: Request, runtime: NamedDependency[Runtime], rule_id: FromPath[str]
     ) -> Any:
         """Delete a rule (its open alarm is cleared), once confirmed."""
         form = dict(await request.form())

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from litestar.response import Redirect
 
 from edge.runtime import Runtime
@@ -61,7 +62,7 @@ class AuthController(Controller):
 
     @get("/login", opt=PUBLIC)
     async def login_page(
-        self, request: Request, runtime: NamedDependency[Runtime], next: str = "/"
+        self, request: Request, runtime: NamedDependency[Runtime], next: FromQuery[str] = "/"
     ) -> Any:
         """The sign-in form (the first-run form while there are no users)."""
         if not await asyncio.to_thread(runtime.store.user_count):

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 
 from edge.models import Device, now_ms
 from edge.runtime import CommandRefused, Runtime
@@ -96,6 +97,8 @@ def series(runtime: Runtime, device_id: str, point: str, span: str) -> dict[str,
         "point": found.key,
         "unit": found.unit,
         "range": span,
+        "start": (end - length * 1000) / 1000,
+        "end": end / 1000,
         "t": [b.start_ms / 1000 for b in buckets],
         "v": [b.value for b in buckets],
     }
@@ -137,9 +140,9 @@ class DevicesController(Controller):
         self,
         request: Request,
         runtime: NamedDependency[Runtime],
-        status: str = "",
-        type: str = "",
-        q: str = "",
+        status: FromQuery[str] = "",
+        type: FromQuery[str] = "",
+        q: FromQuery[str] = "",
     ) -> Any:
         """Devices, filtered by status, type and a text."""
         found = await asyncio.to_thread(device_list, runtime, status, type, q)
@@ -150,9 +153,9 @@ class DevicesController(Controller):
         self,
         request: Request,
         runtime: NamedDependency[Runtime],
-        device_id: str,
-        point: str = "",
-        range: str = "24h",
+        device_id: FromPath[str],
+        point: FromQuery[str] = "",
+        range: FromQuery[str] = "24h",
     ) -> Any:
         """A device: live values, chart, diagnostics, commands."""
         found = await asyncio.to_thread(device_context, runtime, device_id, point, range)
@@ -160,14 +163,18 @@ class DevicesController(Controller):
 
     @get("/{device_id:str}/series")
     async def device_series(
-        self, runtime: NamedDependency[Runtime], device_id: str, point: str, range: str = "24h"
+        self,
+        runtime: NamedDependency[Runtime],
+        device_id: FromPath[str],
+        point: FromQuery[str],
+        range: FromQuery[str] = "24h",
     ) -> dict[str, Any]:
         """The chart's data as JSON."""
         return await asyncio.to_thread(series, runtime, device_id, point, range)
 
     @post("/{device_id:str}/write", opt=TECH)
     async def write_point(
-        self, request: Request, runtime: NamedDependency[Runtime], device_id: str
+        self, request: Request, runtime: NamedDependency[Runtime], device_id: FromPath[str]
     ) -> Any:
         """Write a point, once confirmed; a refusal keeps the form as typed."""
         form = dict(await request.form())
@@ -190,7 +197,9 @@ class DevicesController(Controller):
         return pages.done(back, said)
 
     @post("/{device_id:str}/pin", opt=TECH)
-    async def pin(self, request: Request, runtime: NamedDependency[Runtime], device_id: str) -> Any:
+    async def pin(
+        self, request: Request, runtime: NamedDependency[Runtime], device_id: FromPath[str]
+    ) -> Any:
         """Pin a point to the overview, or unpin it."""
         form = await request.form()
         on = form.get("on") == "1"

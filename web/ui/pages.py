@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote, unquote
 
-from litestar import Request, Response
+from litestar import MediaType, Request, Response
 from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
 
@@ -53,7 +53,13 @@ def page(
     template = f"{name}/_fragment.html" if is_htmx(request) else f"{name}/page.html"
     full = {**_common(request, chosen), **context}
     cookies = [Cookie(key=FLASH_COOKIE, value="", max_age=0, path="/")] if full["flash"] else []
-    return Template(template_name=template, context=full, status_code=status, cookies=cookies)
+    return Template(
+        template_name=template,
+        context=full,
+        status_code=status,
+        cookies=cookies,
+        media_type=MediaType.HTML,
+    )
 
 
 def confirm(

@@ -18,6 +18,7 @@ import httpx
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 
 from edge.runtime import Runtime
 from web.ui import data, pages, sessions
@@ -134,7 +135,10 @@ class SyncController(Controller):
 
     @get("/")
     async def sync_page(
-        self, request: Request, runtime: NamedDependency[Runtime], cursor: str | None = None
+        self,
+        request: Request,
+        runtime: NamedDependency[Runtime],
+        cursor: FromQuery[str | None] = None,
     ) -> Any:
         """State, backlog history, quarantine, upstream settings."""
         history = request.app.state.backlog_history
@@ -153,7 +157,11 @@ class SyncController(Controller):
 
     @post("/quarantine/{item_id:str}/{action:str}", opt=TECH)
     async def quarantine(
-        self, request: Request, runtime: NamedDependency[Runtime], item_id: str, action: str
+        self,
+        request: Request,
+        runtime: NamedDependency[Runtime],
+        item_id: FromPath[str],
+        action: FromPath[str],
     ) -> Any:
         """Retry or discard a quarantined reading, once confirmed."""
         form = dict(await request.form())

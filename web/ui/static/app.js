@@ -2,7 +2,7 @@
 // Everything here is optional: without JavaScript every page still reads and every form posts.
 (function () {
   "use strict";
-  var lastGood = null;
+  var lastGood = new Date();
 
   function banner(text) {
     var net = document.getElementById("net");
@@ -40,6 +40,18 @@
       dialog.innerHTML = "";
     }
   });
+  // A poll waits while someone types in the part it would replace, or answers a dialog.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var elt = e.detail.elt;
+    if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-live")) return;
+    var dialog = document.getElementById("dialog");
+    var typing = document.activeElement && elt.contains(document.activeElement) &&
+      /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
+    var filled = Array.prototype.some.call(elt.querySelectorAll("textarea, input[type=text]"),
+      function (f) { return f.value !== f.defaultValue; });
+    if (typing || filled || (dialog && dialog.children.length)) e.preventDefault();
+  });
+
   document.addEventListener("click", function (e) {
     var close = e.target.closest && e.target.closest("[data-close-dialog]");
     var dialog = document.getElementById("dialog");
@@ -50,9 +62,17 @@
     if (e.key === "Escape" && dialog) dialog.innerHTML = "";
   });
 
+  // A chart fed by the server is fetched again on this period while it is on the page.
+  var REFRESH_MS = 30000, EMPTY_RETRY_MS = 5000;
+
+  function later(el, ms) {
+    setTimeout(function () { if (document.body.contains(el)) load(el); }, ms);
+  }
+
   function draw(el, data) {
     if (!window.uPlot || !data.t || !data.t.length) {
-      el.textContent = "No readings in this range.";
+      el.textContent = "No readings in this range yet.";
+      if (el.dataset.src) later(el, EMPTY_RETRY_MS);
       return;
     }
     var t = el.dataset.ms ? data.t.map(function (x) { return x / 1000; }) : data.t;
@@ -60,7 +80,7 @@
     el.innerHTML = "";
     new window.uPlot({
       width: width, height: 300,
-      scales: { x: { time: true } },
+      scales: { x: data.start ? { time: true, range: [data.start, data.end] } : { time: true } },
       axes: [{ size: 50, font: "16px sans-serif" }, { size: 80, font: "16px sans-serif",
                label: el.dataset.unit || "" }],
       series: [{}, { label: el.dataset.unit || "value", stroke: "#0b4fa8", width: 3,
@@ -74,10 +94,22 @@
     el.dataset.drawn = "1";
     if (el.dataset.series) { draw(el, JSON.parse(el.dataset.series)); return; }
     el.textContent = "Loading the chart…";
+    load(el);
+  }
+
+  function load(el) {
     fetch(el.dataset.src, { credentials: "same-origin" })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
-      .then(function (data) { draw(el, data); })
-      .catch(function (err) { el.textContent = "The chart could not load (" + err.message + ")."; });
+      .then(function (data) {
+        draw(el, data);
+        if (data.t && data.t.length) later(el, REFRESH_MS);
+      })
+      .catch(function (err) {
+        if (!el.querySelector("canvas")) {
+          el.textContent = "The chart could not load (" + err.message + "); retrying.";
+        }
+        later(el, EMPTY_RETRY_MS);
+      });
   }
 
   function charts(root) {
