@@ -37,14 +37,22 @@ def test_first_run_then_every_page_reads_and_is_photographed(tab, ui):
     page.wait_for_url(ui.url + "/")
     assert page.locator("h1").first.inner_text() == ui.store.organization.name
     device = ui.gateway.runtime.device_types["http"](
-        ui.store, ui.store.organization.id,
+        ui.store,
+        ui.store.organization.id,
         {"name": "Boiler room sensor", "points": [{"key": "temperature", "unit": "°C"}]},
-    )  # fmt: skip
-    for path, name in (("/", "02-overview"), ("/devices", "03-devices"),
-                       (f"/devices/{device.id}", "04-device"), ("/devices/new", "05-add-device"),
-                       ("/alarms", "06-alarms"), ("/alarms?view=cleared", "07-alarm-history"),
-                       ("/rules", "08-rules"), ("/rules/new", "09-rule-editor"),
-                       ("/sync", "10-sync"), ("/settings", "11-settings")):  # fmt: skip
+    )
+    for path, name in (
+        ("/", "02-overview"),
+        ("/devices", "03-devices"),
+        (f"/devices/{device.id}", "04-device"),
+        ("/devices/new", "05-add-device"),
+        ("/alarms", "06-alarms"),
+        ("/alarms?view=cleared", "07-alarm-history"),
+        ("/rules", "08-rules"),
+        ("/rules/new", "09-rule-editor"),
+        ("/sync", "10-sync"),
+        ("/settings", "11-settings"),
+    ):
         tab.go(path)
         assert page.locator("main h1").count() >= 1, path
         tab.shot(name)
@@ -53,8 +61,7 @@ def test_first_run_then_every_page_reads_and_is_photographed(tab, ui):
     tab.shot("12-sign-in")
 
 
-def test_wizard_adds_a_simulated_meter_and_its_values_change_live(signed_in_tab, ui,
-                                                                  modbus_server):  # fmt: skip
+def test_wizard_adds_a_simulated_meter_and_its_values_change_live(signed_in_tab, ui, modbus_server):
     server = modbus_server({3: "eastron_sdm630"})
     page = signed_in_tab.page
     signed_in_tab.go("/devices/new")
@@ -163,13 +170,23 @@ def test_a_write_is_confirmed_then_read_back(signed_in_tab, ui, modbus_server):
     server = modbus_server({1: "generic_plc"}, frozen=True)
     store = ui.store
     device = ui.gateway.runtime.device_types["modbus_tcp"](
-        store, store.organization.id,
-        {"name": "Pump PLC", "type": "modbus_tcp", "profile": "generic_plc",
-         "connection": {"host": "127.0.0.1", "port": server.port, "unit_id": 1}},
-    )  # fmt: skip
+        store,
+        store.organization.id,
+        {
+            "name": "Pump PLC",
+            "type": "modbus_tcp",
+            "profile": "generic_plc",
+            "connection": {"host": "127.0.0.1", "port": server.port, "unit_id": 1},
+        },
+    )
     page = signed_in_tab.page
-    _wait(lambda: ui.gateway.runtime.device_status(store.device(store.organization.id,
-                                                                device.id)) == "online", 20)  # fmt: skip
+    _wait(
+        lambda: (
+            ui.gateway.runtime.device_status(store.device(store.organization.id, device.id))
+            == "online"
+        ),
+        20,
+    )
     signed_in_tab.go(f"/devices/{device.id}")
     page.select_option("#commands select[name=point]", "pump_speed_setpoint")
     page.fill("#commands input[name=value]", "140")

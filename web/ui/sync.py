@@ -25,8 +25,8 @@ from web.ui import data, pages, sessions
 
 SAMPLE_S: Final = 30.0
 KEEP: Final = int(86_400 / SAMPLE_S)
-# The test asks the upstream who the key is: a read that any valid key may make.
-TEST_PATH: Final = "/me"
+# The test reads one device: the agent's pulls need that much, and it changes nothing.
+TEST_PATH: Final = "/devices?limit=1"
 TEST_TIMEOUT_S: Final = 10.0
 TECH: Final = {"role": "technician"}
 ADMIN: Final = {"role": "admin"}
@@ -104,8 +104,8 @@ async def test_upstream(runtime: Runtime, form: dict[str, Any]) -> dict[str, Any
         return {"ok": True, "message": f"{url} answers and accepts the key ({ms} ms)."}
     words = {
         401: "refuses the key",
-        403: "refuses the key or tenant",
-        404: "has no /me here: is the URL the /v1 base?",
+        403: "refuses the key or tenant (or the key lacks devices.read)",
+        404: "has no /devices here: is the URL the /v1 base?",
     }.get(answer.status_code, "answers with an error")
     return {"ok": False, "message": f"{url} {words} (HTTP {answer.status_code}, {ms} ms)."}
 
