@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from tests.bench import api, disk, ingest, latest, modbus, sync, window
+from tests.bench import api, disk, ingest, latest, modbus, sync, ui, window
 from tests.bench._common import FULL, QUICK, Result, table
 
 BENCHMARKS = {
@@ -17,6 +17,7 @@ BENCHMARKS = {
     "modbus": modbus.run,
     "api": api.run,
     "sync": sync.run,
+    "ui": ui.run,
 }
 
 

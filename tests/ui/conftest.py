@@ -91,9 +91,11 @@ def ui(gateway_factory) -> Iterator[Ui]:
         client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """Debian's chromium, headless, shared by the browser tests."""
+    """Debian's chromium, headless, shared by a module's tests. Not longer: while Playwright's
+    sync API is open it holds an event loop on this thread, and asyncio.run refuses to start
+    another, so tests after the module could not run theirs."""
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), "install Debian's chromium (apt-get install chromium)"

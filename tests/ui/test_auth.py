@@ -91,7 +91,12 @@ def test_wrong_password_and_forged_sign_in_form_are_refused(ui):
 def test_sign_in_returns_to_the_page_asked_for_but_never_to_another_site(ui):
     ui.user("admin", "admin")
     client = ui.client()
-    for asked, landed in (("/sync", "/sync"), ("//evil.example/x", "/"), ("https://x.y/", "/")):
+    for asked, landed in (
+        ("/sync", "/sync"),
+        ("//evil.example/x", "/"),
+        ("https://x.y/", "/"),
+        ("/\\evil.example", "/"),
+    ):
         token = form_token(client.get("/login").text)
         answer = client.post(
             "/login",

@@ -370,3 +370,17 @@ def test_a_new_key_is_shown_once_and_a_new_user_can_sign_in(ui):
         "/login", data={"form_token": token, "username": "viewer1", "password": "a long passphrase"}
     )
     assert signed.status_code == 303
+
+
+def test_an_admin_sets_a_users_password_and_their_old_sessions_end(ui):
+    admin = ui.signed_in()
+    tech = ui.signed_in("tech", "technician")
+    tech_id = next(u.id for u in ui.store.users(ui.store.organization.id) if u.username == "tech")
+    done = admin.post(
+        f"/settings/users/{tech_id}/password",
+        data={"_csrf": ui.csrf(admin), "password": "a brand new passphrase"},
+    )
+    assert done.status_code == 303
+    assert tech.get("/").status_code == 303
+    assert ui.store.authenticate("tech", "a brand new passphrase") is not None
+    assert ui.store.authenticate("tech", "correct horse battery") is None

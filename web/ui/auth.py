@@ -24,7 +24,8 @@ PUBLIC: Final = {"public": True}
 def _next(value: Any) -> str:
     """Only a path on this gateway, never another site."""
     text = value if isinstance(value, str) else "/"
-    return text if text.startswith("/") and not text.startswith("//") else "/"
+    safe = text.startswith("/") and not text.startswith("//") and "\\" not in text
+    return text if safe else "/"
 
 
 def _form_page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Any:
