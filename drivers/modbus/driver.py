@@ -146,6 +146,8 @@ class ModbusDriver:
                     "bus": str(poller.key),
                     # The bus's mean: a unit's requests share its connection and queue.
                     "latency_ms": None if latency is None else round(latency, 2),
+                    # Text points (model, serial number) are kept here rather than as readings.
+                    "attributes": dict(state.attributes),
                 }
         return None
 

@@ -29,6 +29,7 @@ RANGES: Final = {
     "1y": (31_536_000, 86_400),
 }
 TECH: Final = {"role": "technician"}
+BITS: Final = frozenset({"bool", "bit"})
 
 
 def device_list(runtime: Runtime, status: str, kind: str, text: str) -> dict[str, Any]:
@@ -57,7 +58,9 @@ def device_context(runtime: Runtime, device_id: str, point: str, span: str) -> d
     device = store.device(org, device_id)
     points = store.points(org, device.id)
     numeric = [p for p in points if p.data_type != "string"]
-    chosen = next((p for p in numeric if p.key == point), numeric[0] if numeric else None)
+    # Without a choice, the first analogue point: a chart of a bit says little.
+    analogue = [p for p in numeric if p.data_type not in BITS] or numeric
+    chosen = next((p for p in numeric if p.key == point), analogue[0] if analogue else None)
     span = span if span in RANGES else "24h"
     now = now_ms()
     summary = None
@@ -67,7 +70,7 @@ def device_context(runtime: Runtime, device_id: str, point: str, span: str) -> d
         "device": device,
         "status": runtime.device_status(device),
         "health": _health(runtime, device),
-        "values": data.values(runtime, points),
+        "values": data.values(runtime, numeric),
         "pinned": set(store.pinned_points(org)),
         "chart_points": numeric,
         "chosen": chosen,

@@ -40,6 +40,16 @@ class BacklogHistory:
         self.samples: collections.deque[tuple[int, int]] = collections.deque(maxlen=KEEP)
         self._task: asyncio.Task[None] | None = None
 
+    def series(self) -> dict[str, Any]:
+        """The samples as the chart takes them: epoch seconds over the last 24 h."""
+        end = data.now() / 1000
+        return {
+            "t": [ms / 1000 for ms, _ in self.samples],
+            "v": [n for _, n in self.samples],
+            "start": end - 86_400,
+            "end": end,
+        }
+
     def sample(self) -> None:
         status = data.sync(self._runtime)
         if status is not None:
@@ -68,6 +78,7 @@ def context(runtime: Runtime, history: BacklogHistory, cursor: str | None) -> di
     return {
         "sync": data.sync(runtime),
         "history": list(history.samples),
+        "history_series": history.series(),
         "quarantine": quarantine.items,
         "next": quarantine.next_cursor,
         "quarantined": store.quarantine_count(),

@@ -75,7 +75,6 @@
       if (el.dataset.src) later(el, EMPTY_RETRY_MS);
       return;
     }
-    var t = el.dataset.ms ? data.t.map(function (x) { return x / 1000; }) : data.t;
     var width = Math.max(300, el.clientWidth);
     el.innerHTML = "";
     new window.uPlot({
@@ -86,7 +85,7 @@
       series: [{}, { label: el.dataset.unit || "value", stroke: "#0b4fa8", width: 3,
                      spanGaps: false, points: { show: false } }],
       cursor: { points: { size: 12 } }
-    }, [t, data.v], el);
+    }, [data.t, data.v], el);
   }
 
   function chart(el) {
