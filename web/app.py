@@ -72,4 +72,5 @@ def create_app(runtime: Runtime) -> Litestar:
     app.state.point_cache = PointCache()
     app.state.signer = Signer(runtime.settings.data_dir)
     app.state.backlog_history = history
+    app.state.sign_in_throttle = ui.SignInThrottle()
     return app

@@ -277,3 +277,26 @@ def test_edge_users_create_makes_a_user_who_can_sign_in(ui, monkeypatch, tmp_pat
     assert (
         cli.main(["users", "create", "x", "--password-stdin", "--config", str(settings_file)]) == 2
     )
+
+
+def test_a_run_of_wrong_passwords_is_stopped_for_a_while(ui):
+    ui.user("admin", "admin")
+    client = ui.client()
+    for _ in range(5):
+        token = form_token(client.get("/login").text)
+        wrong = client.post(
+            "/login",
+            data={"form_token": token, "username": "admin", "password": "guess guess guess"},
+        )
+        assert wrong.status_code == 401
+    token = form_token(client.get("/login").text)
+    right = client.post(
+        "/login", data={"form_token": token, "username": "admin", "password": PASSWORD}
+    )
+    assert right.status_code == 429 and "Too many failed sign-ins" in right.text
+    assert "edge_session" not in right.cookies
+    other = ui.client()  # another name is not held back
+    ui.user("tech", "technician")
+    token = form_token(other.get("/login").text)
+    ok = other.post("/login", data={"form_token": token, "username": "tech", "password": PASSWORD})
+    assert ok.status_code == 303

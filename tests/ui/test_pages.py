@@ -384,3 +384,53 @@ def test_an_admin_sets_a_users_password_and_their_old_sessions_end(ui):
     assert tech.get("/").status_code == 303
     assert ui.store.authenticate("tech", "a brand new passphrase") is not None
     assert ui.store.authenticate("tech", "correct horse battery") is None
+
+
+def test_sites_show_on_the_overview_and_filter_the_device_list(ui):
+    store, org = ui.store, ui.store.organization.id
+    roof = store.create_site(org, "Roof plant")
+    basement = store.create_site(org, "Basement")
+    on_roof = _http_device(ui, "Roof fan")
+    store.update_device(org, on_roof.id, site_id=roof.id)
+    below = _http_device(ui, "Sump pump")
+    store.update_device(org, below.id, site_id=basement.id)
+    client = ui.signed_in()
+    overview = client.get("/").text
+    assert "Roof plant" in overview and "Basement" in overview
+    listed = client.get("/devices", params={"site": roof.id}).text
+    assert "Roof fan" in listed and "Sump pump" not in listed
+
+
+def test_reloading_a_modbus_devices_configuration_is_confirmed_and_audited(ui, modbus_server):
+    server = modbus_server({1: "eastron_sdm120"}, frozen=True)
+    store, org = ui.store, ui.store.organization.id
+    device = ui.gateway.runtime.device_types["modbus_tcp"](
+        store,
+        org,
+        {
+            "name": "Sub-meter",
+            "type": "modbus_tcp",
+            "profile": "eastron_sdm120",
+            "connection": {"host": "127.0.0.1", "port": server.port},
+        },
+    )
+    client = ui.signed_in("tech", "technician")
+    deadline = time.monotonic() + 15
+    while "Reload its configuration" not in client.get(f"/devices/{device.id}").text:
+        assert time.monotonic() < deadline, "the device is never polled"
+        time.sleep(0.3)
+    ask = client.post(f"/devices/{device.id}/reload", data={"_csrf": ui.csrf(client)})
+    assert "Reload the configuration of this device?" in ask.text
+    done = client.post(
+        f"/devices/{device.id}/reload", data={"_csrf": ui.csrf(client), "confirmed": "yes"}
+    )
+    assert done.status_code == 303
+    assert "configuration is reloaded" in client.get(f"/devices/{device.id}").text
+    assert any(
+        e.type == "device.command" and e.data.get("actor") == "tech" for e in store.events(org)
+    )
+    http_device = _http_device(ui, "Pusher")
+    refused = client.post(
+        f"/devices/{http_device.id}/reload", data={"_csrf": ui.csrf(client), "confirmed": "yes"}
+    )
+    assert refused.status_code == 422 and "take no commands" in refused.text

@@ -24,7 +24,7 @@ from edge.store import Conflict, NotFound, Refused
 from web.ui import pages, sessions
 from web.ui.admin import SettingsController
 from web.ui.alarms import AlarmsController, RulesController
-from web.ui.auth import AuthController
+from web.ui.auth import AuthController, SignInThrottle
 from web.ui.devices import DevicesController
 from web.ui.overview import OverviewController
 from web.ui.sync import BacklogHistory, SyncController
@@ -123,4 +123,4 @@ def static() -> Router:
     )
 
 
-__all__ = ["BacklogHistory", "router", "static", "templates"]
+__all__ = ["BacklogHistory", "SignInThrottle", "router", "static", "templates"]

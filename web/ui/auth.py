@@ -7,6 +7,7 @@ creates the admin (as `edge users create` does); after that it is gone.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Final
 
 from litestar import Controller, Request, Response, get, post
@@ -19,6 +20,34 @@ from edge.store import Conflict
 from web.ui import pages, sessions
 
 PUBLIC: Final = {"public": True}
+# Failed sign-ins allowed per name and address in a window, before that pair must wait.
+MAX_FAILURES: Final = 5
+FAILURE_WINDOW_S: Final = 300.0
+
+
+class SignInThrottle:
+    """Counts failed sign-ins per (username, client address): Argon2 makes each guess slow,
+    this stops a run of them."""
+
+    def __init__(self) -> None:
+        self._failures: dict[tuple[str, str], list[float]] = {}
+
+    def wait_s(self, key: tuple[str, str]) -> int:
+        """Seconds before this pair may try again (0: now)."""
+        now = time.monotonic()
+        recent = [t for t in self._failures.get(key, []) if now - t < FAILURE_WINDOW_S]
+        self._failures[key] = recent
+        if len(recent) < MAX_FAILURES:
+            return 0
+        return int(FAILURE_WINDOW_S - (now - recent[0])) + 1
+
+    def failed(self, key: tuple[str, str]) -> None:
+        if len(self._failures) > 10_000:  # made-up names must not grow it without bound
+            self._failures.clear()
+        self._failures.setdefault(key, []).append(time.monotonic())
+
+    def succeeded(self, key: tuple[str, str]) -> None:
+        self._failures.pop(key, None)
 
 
 def _next(value: Any) -> str:
@@ -74,32 +103,11 @@ class AuthController(Controller):
     async def login(self, request: Request, runtime: NamedDependency[Runtime]) -> Any:
         """Check the name and password; a session on success."""
         form = dict(await request.form())
-        if not sessions.pre_token_ok(request, form.get("form_token")):
-            return _form_page(
-                request,
-                "login",
-                {
-                    "next": _next(form.get("next")),
-                    "values": form,
-                    "error": "The form had expired; please sign in again.",
-                },
-                403,
-            )
-        user = await asyncio.to_thread(
-            runtime.store.authenticate, str(form.get("username", "")), str(form.get("password", ""))
-        )
-        if user is None:
-            return _form_page(
-                request,
-                "login",
-                {
-                    "next": _next(form.get("next")),
-                    "values": form,
-                    "error": "Wrong username or password.",
-                },
-                401,
-            )
-        return await _signed_in(runtime, user.id, _next(form.get("next")))
+        user_id, status, error = await _check(request, runtime, form)
+        if user_id is None:
+            context = {"next": _next(form.get("next")), "values": form, "error": error}
+            return _form_page(request, "login", context, status)
+        return await _signed_in(runtime, user_id, _next(form.get("next")))
 
     @post("/logout", opt={"role": "viewer"})
     async def logout(self, request: Request, runtime: NamedDependency[Runtime]) -> Response[Any]:
@@ -128,3 +136,23 @@ async def _first_admin(
     except (ValueError, Conflict) as error:
         return None, str(error)
     return user.id, None
+
+
+async def _check(
+    request: Request, runtime: Runtime, form: dict[str, Any]
+) -> tuple[str | None, int, str | None]:
+    """(user id, 200, None) for a right name and password, else (None, status, why)."""
+    if not sessions.pre_token_ok(request, form.get("form_token")):
+        return None, 403, "The form had expired; please sign in again."
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    key = (str(form.get("username", "")), request.client.host if request.client else "")
+    wait = throttle.wait_s(key)
+    if wait:
+        return None, 429, f"Too many failed sign-ins; try again in {wait} s."
+    password = str(form.get("password", ""))
+    user = await asyncio.to_thread(runtime.store.authenticate, key[0], password)
+    if user is None:
+        throttle.failed(key)
+        return None, 401, "Wrong username or password."
+    throttle.succeeded(key)
+    return user.id, 200, None

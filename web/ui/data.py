@@ -43,6 +43,24 @@ def by_status(rows: list[tuple[Device, str]]) -> dict[str, int]:
     return counts
 
 
+def sites(runtime: Runtime, rows: list[tuple[Device, str]]) -> list[dict[str, Any]]:
+    """The org's sites (first 100) with how many of their devices are online, of how many."""
+    found = runtime.store.grouping_page("sites", runtime.store.organization.id, limit=100).items
+    out = []
+    for site in found:
+        here = [s for d, s in rows if d.site_id == site.id]
+        out.append(
+            {
+                "id": site.id,
+                "name": site.name,
+                "devices": len(here),
+                "online": here.count("online"),
+                "offline": here.count("offline"),
+            }
+        )
+    return out
+
+
 def values(runtime: Runtime, points: list[Point]) -> list[Value]:
     """Each point with its newest reading."""
     latest = runtime.store.latest(runtime.store.organization.id, [p.id for p in points])

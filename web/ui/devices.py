@@ -16,7 +16,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
 from edge.models import Device, now_ms
-from edge.runtime import CommandRefused, Runtime
+from edge.runtime import CommandRefused, DeviceDriver, Runtime
 from edge.store import NotFound
 from web.ui import data, pages, sessions
 
@@ -32,14 +32,18 @@ TECH: Final = {"role": "technician"}
 BITS: Final = frozenset({"bool", "bit"})
 
 
-def device_list(runtime: Runtime, status: str, kind: str, text: str) -> dict[str, Any]:
+def device_list(
+    runtime: Runtime, status: str, kind: str, text: str, site: str = ""
+) -> dict[str, Any]:
     """The devices matching the filters (any empty filter matches all)."""
     rows = data.devices(runtime)
+    sites = data.sites(runtime, rows)
     shown = [
         (d, s)
         for d, s in rows
         if (not status or s == status)
         and (not kind or d.type == kind)
+        and (not site or d.site_id == site)
         and (not text or text.lower() in f"{d.name} {d.id} {' '.join(d.tags)}".lower())
     ]
     return {
@@ -47,7 +51,9 @@ def device_list(runtime: Runtime, status: str, kind: str, text: str) -> dict[str
         "total": len(rows),
         "counts": data.by_status(rows),
         "types": sorted({d.type for d, _ in rows}),
-        "filters": {"status": status, "type": kind, "q": text},
+        "sites": sites,
+        "site_names": {x["id"]: x["name"] for x in sites},
+        "filters": {"status": status, "type": kind, "q": text, "site": site},
     }
 
 
@@ -107,12 +113,24 @@ def series(runtime: Runtime, device_id: str, point: str, span: str) -> dict[str,
     }
 
 
-async def write(runtime: Runtime, device_id: str, form: dict[str, Any], actor: str) -> str:
-    """Write a point through the device's driver; returns what happened, in words."""
+async def _driver(runtime: Runtime, device_id: str) -> tuple[Device, DeviceDriver]:
     device = await asyncio.to_thread(runtime.store.device, runtime.store.organization.id, device_id)
     driver = runtime.driver_of(device)
     if driver is None:
         raise CommandRefused(f"Devices of type {device.type} take no commands.")
+    return device, driver
+
+
+async def command(runtime: Runtime, device_id: str, body: dict[str, Any], actor: str) -> str:
+    """Run a driver command other than a write; returns what happened, in words."""
+    device, driver = await _driver(runtime, device_id)
+    await driver.command(device.id, body, actor)
+    return "The configuration is reloaded; polling resumes within seconds."
+
+
+async def write(runtime: Runtime, device_id: str, form: dict[str, Any], actor: str) -> str:
+    """Write a point through the device's driver; returns what happened, in words."""
+    device, driver = await _driver(runtime, device_id)
     value = _value(str(form.get("value", "")))
     result = await driver.command(
         device.id, {"command": "write", "point": form.get("point"), "value": value}, actor
@@ -146,9 +164,10 @@ class DevicesController(Controller):
         status: FromQuery[str] = "",
         type: FromQuery[str] = "",
         q: FromQuery[str] = "",
+        site: FromQuery[str] = "",
     ) -> Any:
-        """Devices, filtered by status, type and a text."""
-        found = await asyncio.to_thread(device_list, runtime, status, type, q)
+        """Devices, filtered by status, type, site and a text."""
+        found = await asyncio.to_thread(device_list, runtime, status, type, q, site)
         return pages.page(request, "devices", found)
 
     @get("/{device_id:str}")
@@ -197,6 +216,27 @@ class DevicesController(Controller):
         except CommandRefused as error:
             found = await asyncio.to_thread(device_context, runtime, device_id, "", "24h")
             return pages.page(request, "device", {**found, "form": form, "error": str(error)}, 422)
+        return pages.done(back, said)
+
+    @post("/{device_id:str}/reload", opt=TECH)
+    async def reload(
+        self, request: Request, runtime: NamedDependency[Runtime], device_id: FromPath[str]
+    ) -> Any:
+        """Ask the driver to re-read the device's configuration, once confirmed."""
+        form = dict(await request.form())
+        back = f"/devices/{device_id}"
+        if not pages.confirmed(form):
+            return pages.confirm(
+                request,
+                "Reload the configuration of this device? Its bus is reconnected.",
+                f"{back}/reload",
+                "Yes, reload",
+                form,
+                back,
+            )
+        said = await command(
+            runtime, device_id, {"command": "refresh_config"}, sessions.of(request).user.username
+        )
         return pages.done(back, said)
 
     @post("/{device_id:str}/pin", opt=TECH)

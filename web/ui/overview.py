@@ -33,6 +33,7 @@ def context(runtime: Runtime) -> dict[str, Any]:
         "version": __version__,
         "uptime_s": int(time.time() - runtime.started_at_ms / 1000),
         "counts": data.by_status(rows),
+        "sites": data.sites(runtime, rows),
         "offline": [(d, s) for d, s in rows if s == "offline"][:10],
         "alarms": sorted([*active, *acked], key=lambda a: -a.raised_at),
         "names": names,
