@@ -30,6 +30,8 @@ def _on_error(request: Request, exc: Exception) -> Response[Any]:
     if errors.is_api_path(request.url.path):
         return errors.handle(request, exc)
     if isinstance(exc, HTTPException):
+        if "text/html" in request.headers.get("accept", ""):  # a browser: a page, not JSON
+            return ui.http_error(request, exc)
         return Response({"status_code": exc.status_code, "detail": exc.detail},
                         status_code=exc.status_code)  # fmt: skip
     log.exception("unexpected error serving %s %s", request.method, request.url.path)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from edge.models import Reading, now_ms
-from tests.ui.conftest import PASSWORD
+from tests.ui.conftest import PASSWORD, SCREENSHOTS, TABLET
 
 pytestmark = pytest.mark.slow
 
@@ -224,3 +224,49 @@ def test_a_dropped_connection_is_shown_and_the_form_keeps_its_input(signed_in_ta
     page.context.set_offline(False)
     banner.wait_for(state="hidden", timeout=15_000)  # the next poll works again
     assert ui.store.api_keys(ui.store.organization.id) == []
+
+
+def test_without_javascript_every_page_reads_and_actions_still_work(browser, ui):
+    ui.user("admin", "admin")
+    device = ui.gateway.runtime.device_types["http"](
+        ui.store,
+        ui.store.organization.id,
+        {"name": "Tank", "points": [{"key": "temperature", "unit": "°C"}]},
+    )
+    [point] = ui.store.points(ui.store.organization.id, device.id)
+    ui.store.append_readings([Reading(point.id, now_ms(), 42.5)])
+    context = browser.new_context(viewport=TABLET, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(ui.url + "/login")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(ui.url + "/")
+        page.goto(f"{ui.url}/devices/{device.id}")
+        assert "42.5" in page.locator("#values").inner_text()
+        assert "Readings" in page.locator("main").inner_text()  # the range's summary
+        page.click("#values button:has-text('Pin')")
+        page.wait_for_selector("text=Pinned to the overview.")
+        page.goto(ui.url + "/settings")
+        page.fill("#keys input[name=name]", "no-js key")
+        page.check("#keys input[value='telemetry.read']")
+        page.click("button:has-text('Create the key')")
+        assert page.locator("#secret-value").inner_text().startswith("sk_live_")
+        page.goto(ui.url + "/settings")
+        page.locator("#keys tr", has_text="no-js key").locator("button").click()
+        assert "Revoke the key" in page.locator("main h2").inner_text()  # a page, not a dialog
+        page.screenshot(path=str(_shots() / "70-no-javascript-confirm.png"), full_page=True)
+        page.click("button:has-text('Yes, revoke it')")
+        page.wait_for_selector("text=Key revoked.")
+    finally:
+        context.close()
+    assert ui.store.pinned_points(ui.store.organization.id) == [point.id]
+    [key] = ui.store.api_keys(ui.store.organization.id)
+    assert key.revoked_at is not None
+
+
+def _shots():
+    SCREENSHOTS.mkdir(exist_ok=True)
+    return SCREENSHOTS

@@ -434,3 +434,12 @@ def test_reloading_a_modbus_devices_configuration_is_confirmed_and_audited(ui, m
         f"/devices/{http_device.id}/reload", data={"_csrf": ui.csrf(client), "confirmed": "yes"}
     )
     assert refused.status_code == 422 and "take no commands" in refused.text
+
+
+def test_a_browser_gets_a_page_for_an_unknown_address_and_a_client_json(ui):
+    client = ui.client()
+    page = client.get("/no-such-page", headers={"Accept": "text/html,*/*"})
+    assert page.status_code == 404 and "<h1>Cannot show this</h1>" in page.text
+    assert client.get("/no-such-page").json()["status_code"] == 404
+    api = client.get("/v1/no-such-thing", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"

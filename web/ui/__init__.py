@@ -77,7 +77,8 @@ def _refused(request: Request, exc: Exception) -> Response[Any]:
     return pages.failed(request, 422, "Not done", str(exc))
 
 
-def _http(request: Request, exc: Exception) -> Response[Any]:
+def http_error(request: Request, exc: Exception) -> Response[Any]:
+    """An HTTP error (no such page, wrong method) as a page, for a browser."""
     assert isinstance(exc, HTTPException)
     return pages.failed(request, exc.status_code, "Cannot show this", str(exc.detail))
 
@@ -106,7 +107,7 @@ def router() -> Router:
             Conflict: _refused,
             CommandRefused: _refused,
             ValueError: _refused,
-            HTTPException: _http,
+            HTTPException: http_error,
             Exception: _unexpected,
         },
         include_in_schema=False,
@@ -123,4 +124,4 @@ def static() -> Router:
     )
 
 
-__all__ = ["BacklogHistory", "SignInThrottle", "router", "static", "templates"]
+__all__ = ["BacklogHistory", "SignInThrottle", "http_error", "router", "static", "templates"]

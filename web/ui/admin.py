@@ -58,6 +58,14 @@ def create_key(runtime: Runtime, form: dict[str, Any], chosen: list[str]) -> tup
     return key.name, secret
 
 
+def key_name(runtime: Runtime, key_id: str) -> str:
+    """A key as people know it: its name and the start of its secret."""
+    found = [k for k in runtime.store.api_keys(runtime.store.organization.id) if k.id == key_id]
+    if not found:
+        raise NotFound(f"no key {key_id}")
+    return f"“{found[0].name}” ({found[0].prefix}…)"
+
+
 def change_user(runtime: Runtime, user_id: str, action: str, form: dict[str, Any]) -> str:
     """Change a user's role, state or password; returns what was done."""
     store, org = runtime.store, runtime.store.organization.id
@@ -120,7 +128,8 @@ class SettingsController(Controller):
         if not pages.confirmed(form):
             return pages.confirm(
                 request,
-                f"Revoke the key {key_id}? Whatever uses it stops working.",
+                f"Revoke the key {await asyncio.to_thread(key_name, runtime, key_id)}? "
+                "Whatever uses it stops working.",
                 f"/settings/keys/{key_id}/revoke",
                 "Yes, revoke it",
                 form,
