@@ -3,14 +3,18 @@ shows and does what it says; over real HTTP against a running gateway."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 import re
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from edge.models import Reading, now_ms
+from tests.drivers.modbus.test_sunspec import sunspec_server
 from tests.ui.conftest import form_token
 from web import ui as ui_package
 
@@ -443,3 +447,46 @@ def test_a_browser_gets_a_page_for_an_unknown_address_and_a_client_json(ui):
     assert client.get("/no-such-page").json()["status_code"] == 404
     api = client.get("/v1/no-such-thing", headers={"Accept": "text/html"})
     assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
+
+
+@pytest.fixture
+def sunspec_port():
+    """A SunSpec inverter served from its own loop thread."""
+    loop = asyncio.new_event_loop()
+    started: concurrent.futures.Future[int] = concurrent.futures.Future()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        async with sunspec_server(40000) as port:
+            started.set_result(port)
+            await stop.wait()
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), name="sunspec")
+    thread.start()
+    try:
+        yield started.result(10)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()
+
+
+def test_a_sunspec_inverter_is_discovered_previewed_and_stored_with_its_points(ui, sunspec_port):
+    client = ui.signed_in()
+    form = {
+        "_csrf": ui.csrf(client),
+        "name": "Inverter",
+        "type": "modbus_tcp",
+        "host": "127.0.0.1",
+        "port": str(sunspec_port),
+        "unit_id": "1",
+        "source": "sunspec",
+    }
+    preview = client.post("/devices/new/test", data=form)
+    assert "The device answers" in preview.text and 'data-point="m103_W"' in preview.text
+    assert 'value="sunspec" checked' in preview.text
+    done = client.post("/devices/new", data={**form, "confirmed": "yes"})
+    assert done.status_code == 303
+    [device] = ui.store.devices(ui.store.organization.id)
+    keys = {p.key for p in ui.store.points(ui.store.organization.id, device.id)}
+    assert {"m103_W", "m103_PhVphA", "m1_Md"} <= keys and device.profile is None

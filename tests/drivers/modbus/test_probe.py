@@ -6,6 +6,7 @@ import pytest
 
 from drivers.modbus import profiles
 from drivers.modbus.probe import probe
+from tests.drivers.modbus.test_sunspec import sunspec_server
 
 
 def _body(port: int, **more):
@@ -61,3 +62,19 @@ def test_sunspec_discovery_of_a_device_without_the_marker_is_an_answer_not_an_er
     server = modbus_server({1: "eastron_sdm120"})
     found = run(probe(_body(server.port, discover="sunspec")))
     assert not found["ok"] and "not a SunSpec device" in found["error"]
+
+
+def test_sunspec_discovery_previews_the_declared_points_and_returns_them_to_store(run):
+    async def scenario():
+        async with sunspec_server(40000) as port:
+            return await probe(_body(port, discover="sunspec"))
+
+    found = run(scenario())
+    assert found["ok"]
+    shown = {v["key"]: v["value"] for v in found["values"]}
+    assert shown["m103_PhVphA"] == pytest.approx(230.1)
+    assert shown["m103_WH"] == 100_000
+    assert shown["m1_Md"] == "Symo 10.0-3-M"
+    stored = {p["key"]: p for p in found["points"]}
+    assert stored["m103_A"]["scale"] == pytest.approx(0.01)
+    assert set(stored) == set(shown)
