@@ -9,8 +9,8 @@ is the same step run alone.
 All writes go through the writer thread; reads borrow a connection from the
 reader pool (`_facade`). The Store's methods live here (readings, outbox,
 events, keys, health) and in its parts: `_catalog_facade`, `_sync_facade`,
-`_alarm_facade`, `_webhook_facade`, `_user_facade`. Every read of tenant data takes the
-caller's organization id and filters by it in SQL.
+`_alarm_facade`, `_webhook_facade`. Every read of tenant data takes the caller's organization id
+and filters by it in SQL.
 """
 
 from __future__ import annotations
