@@ -270,3 +270,33 @@ def test_without_javascript_every_page_reads_and_actions_still_work(browser, ui)
 def _shots():
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
+
+
+def test_a_form_sent_after_the_session_ended_is_kept_until_signed_in_again(signed_in_tab, ui):
+    page = signed_in_tab.page
+    signed_in_tab.go("/settings")
+    page.fill("#keys input[name=name]", "typed before expiry")
+    page.check("#keys input[value='devices.read']")
+    ui.store._write(lambda c: c.execute("UPDATE sessions SET expires_at = 0"))
+    page.click("button:has-text('Create the key')")
+    banner = page.locator("#net")
+    banner.wait_for(state="visible")
+    assert "session has ended" in banner.inner_text()
+    assert page.input_value("#keys input[name=name]") == "typed before expiry"
+    signed_in_tab.shot("80-session-ended-form-kept")
+    other = page.context.new_page()  # sign in again in another tab
+    other.goto(ui.url + "/login")
+    other.fill("input[name=username]", "admin")
+    other.fill("input[name=password]", PASSWORD)
+    other.click("button:has-text('Sign in')")
+    other.wait_for_url(ui.url + "/")
+    other.close()
+    page.click("button:has-text('Create the key')")  # the old page's token is refreshed
+    page.wait_for_function(
+        "document.getElementById('net').textContent.includes('You signed in again')"
+    )
+    assert page.input_value("#keys input[name=name]") == "typed before expiry"
+    page.click("button:has-text('Create the key')")
+    assert page.locator("#secret-value").inner_text().startswith("sk_live_")
+    [key] = ui.store.api_keys(ui.store.organization.id)
+    assert key.name == "typed before expiry"

@@ -69,6 +69,11 @@ def _forbidden(request: Request, exc: Exception) -> Response[Any]:
     return pages.failed(request, 403, "Not allowed", str(exc))
 
 
+def _stale_form(request: Request, exc: Exception) -> Response[Any]:
+    assert isinstance(exc, sessions.StaleForm)
+    return pages.stale_form(request, str(exc), exc.current)
+
+
 def _not_found(request: Request, exc: Exception) -> Response[Any]:
     return pages.failed(request, 404, "Not found", f"{exc}. It may have been deleted.")
 
@@ -101,6 +106,7 @@ def router() -> Router:
         guards=[sessions.guard],
         exception_handlers={
             sessions.SignInRequired: _sign_in,
+            sessions.StaleForm: _stale_form,
             sessions.Forbidden: _forbidden,
             NotFound: _not_found,
             Refused: _refused,

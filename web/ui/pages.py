@@ -11,6 +11,7 @@ what will happen; then with it. After an action the browser is sent back
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -25,6 +26,8 @@ from web.ui import sessions
 
 FLASH_COOKIE: Final = "edge_flash"
 CONFIRMED: Final = "confirmed"
+SIGNED_OUT_EVENT: Final = "edge-signed-out"
+CSRF_EVENT: Final = "edge-csrf"
 
 
 def is_htmx(request: Request) -> bool:
@@ -108,13 +111,30 @@ def failed(request: Request, status: int, title: str, message: str) -> Response[
 
 
 def to_sign_in(request: Request) -> Response[Any]:
-    """Where a request without a live session goes; htmx is told to load the whole page."""
+    """Where a request without a live session goes: the sign-in page (for htmx, by loading
+    the whole page), except a form, which is kept."""
     target = "/login?next=" + quote(
         request.url.path + ("?" + request.url.query if request.url.query else "")
     )
+    if is_htmx(request) and request.method != "GET":
+        # A form sent after the session ended stays on the page, as typed; the script says
+        # to sign in again (in another tab) and send it once more.
+        return Response(
+            "", status_code=401, headers={"HX-Reswap": "none", "HX-Trigger": SIGNED_OUT_EVENT}
+        )
     if is_htmx(request):
         return Response("", status_code=200, headers={"HX-Redirect": target})
     return Redirect(target, status_code=303)
+
+
+def stale_form(request: Request, message: str, current: str) -> Response[Any]:
+    """A form from an earlier session: for htmx, kept on the page while the script takes the
+    session's token (the page is this origin's: no other site can read it) and asks for one
+    more press; without htmx, the error page."""
+    if is_htmx(request):
+        event = json.dumps({CSRF_EVENT: {"token": current}})
+        return Response("", status_code=403, headers={"HX-Reswap": "none", "HX-Trigger": event})
+    return failed(request, 403, "Not allowed", message)
 
 
 def when(ms: int | None) -> str:

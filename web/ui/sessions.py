@@ -40,6 +40,14 @@ class Forbidden(Exception):
     """A role too low, or a form without its CSRF token; the message says which."""
 
 
+class StaleForm(Forbidden):
+    """A form without this session's CSRF token (say, from a page of an ended session)."""
+
+    def __init__(self, message: str, current: str) -> None:
+        super().__init__(message)
+        self.current = current
+
+
 def limits(runtime: Runtime) -> tuple[int, int]:
     """(lifetime, idle) of a session in ms, from the settings."""
     ui = runtime.settings.ui
@@ -110,8 +118,9 @@ async def guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
             form = await Request(connection.scope, connection.receive).form()
             sent = form.get(CSRF_FIELD)
         if not isinstance(sent, str) or not hmac.compare_digest(sent, found.csrf):
-            raise Forbidden(
+            raise StaleForm(
                 "This form has expired or did not come from this gateway; "
-                "reload the page and try again."
+                "reload the page and try again.",
+                found.csrf,
             )
     connection.scope["state"]["ui_session"] = found

@@ -11,6 +11,27 @@
     else { net.hidden = true; document.body.classList.remove("offline"); }
   }
 
+  document.addEventListener("edge-signed-out", function () {
+    banner("Your session has ended, so this was not sent. What you typed is kept: sign in " +
+           "again in a new tab, then press the button again.");
+    var net = document.getElementById("net");
+    var link = document.createElement("a");
+    link.href = "/login";
+    link.target = "_blank";
+    link.textContent = " Sign in (new tab)";
+    net.appendChild(link);
+  });
+
+  // A form from before a new sign-in: take the new session's token, and ask for one more press.
+  document.addEventListener("edge-csrf", function (e) {
+    var token = e.detail.token;
+    document.body.setAttribute("hx-headers", JSON.stringify({ "X-CSRF-Token": token }));
+    Array.prototype.forEach.call(document.querySelectorAll("input[name=_csrf]"),
+      function (input) { input.value = token; });
+    banner("You signed in again since this page was loaded, so this was not sent. What you " +
+           "typed is kept: press the button again.");
+  });
+
   function clock(d) { return d ? d.toTimeString().slice(0, 8) : "the start"; }
 
   function trouble(evt, what) {
@@ -31,7 +52,10 @@
     trouble(e, "the gateway answered " + e.detail.xhr.status);
   });
   document.addEventListener("htmx:afterRequest", function (e) {
-    if (!e.detail.successful) return;
+    var status = e.detail.xhr ? e.detail.xhr.status : 0;
+    if (!e.detail.successful || status === 401 || status === 403 && !e.detail.xhr.responseText) {
+      return;  // not sent: the banner set by the response's event stays
+    }
     lastGood = new Date();
     banner("");
     var dialog = document.getElementById("dialog");
