@@ -490,3 +490,9 @@ def test_a_sunspec_inverter_is_discovered_previewed_and_stored_with_its_points(u
     [device] = ui.store.devices(ui.store.organization.id)
     keys = {p.key for p in ui.store.points(ui.store.organization.id, device.id)}
     assert {"m103_W", "m103_PhVphA", "m1_Md"} <= keys and device.profile is None
+
+
+def test_pages_are_not_cached(ui):
+    client = ui.signed_in()
+    for path in ("/", "/settings", "/login"):
+        assert client.get(path).headers["cache-control"] == "no-store", path

@@ -25,6 +25,9 @@ PARAMS: Final = {
     "no_data": ("silence_s",),
     "device_offline": ("for_s",),
 }
+# Open alarms shown at once (the newest unacknowledged first); each is read with its trail.
+OPEN_SHOWN: Final = 100
+MAX_TEXT: Final = 2_000
 ACTIONS: Final = {"ack": "Acknowledge", "clear": "Clear", "comment": "Add a comment"}
 
 
@@ -37,10 +40,12 @@ def alarm_list(runtime: Runtime, view: str, cursor: str | None) -> dict[str, Any
         shown, more = found.items, found.next_cursor
     else:
         shown = [
-            *store.alarm_page(org, "active", limit=200).items,
-            *store.alarm_page(org, "acknowledged", limit=200).items,
+            *store.alarm_page(org, "active", limit=OPEN_SHOWN).items,
+            *store.alarm_page(org, "acknowledged", limit=OPEN_SHOWN).items,
         ]
         more = None
+        if len(shown) > OPEN_SHOWN:
+            shown, more = shown[:OPEN_SHOWN], "open"
     # Listings leave out the audit trail; each shown alarm is read with it (a handful open).
     shown = [store.alarm(org, a.id) for a in shown]
     names = {d.id: d.name for d, _ in data.devices(runtime)}
@@ -57,6 +62,8 @@ def alarm_list(runtime: Runtime, view: str, cursor: str | None) -> dict[str, Any
 def act(runtime: Runtime, alarm_id: str, action: str, actor: str, text: str | None) -> str:
     """Acknowledge, clear or comment; returns what was done, in words."""
     store, org = runtime.store, runtime.store.organization.id
+    if text is not None and len(text) > MAX_TEXT:
+        raise Refused(f"a comment is at most {MAX_TEXT:,} characters")
     if action == "ack":
         store.acknowledge_alarm(org, alarm_id, actor, text)
         return "Alarm acknowledged."

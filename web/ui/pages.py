@@ -62,6 +62,9 @@ def page(
         status_code=status,
         cookies=cookies,
         media_type=MediaType.HTML,
+        # Pages hold live values, a new key's secret: a shared tablet's back button or cache
+        # must not show them again.
+        headers={"Cache-Control": "no-store"},
     )
 
 
