@@ -108,7 +108,11 @@ def test_a_rule_made_in_the_editor_raises_an_alarm_that_is_acknowledged(signed_i
     page = signed_in_tab.page
     signed_in_tab.go("/rules/new")
     page.fill("input[name=name]", "Tank too hot")
+    page.select_option("select[name=kind]", "no_data")  # only its own fields show
+    assert page.is_visible("input[name=silence_s]")
+    assert not page.is_visible("input[name=value]")
     page.select_option("select[name=kind]", "threshold")
+    assert page.is_visible("input[name=value]") and not page.is_visible("input[name=silence_s]")
     page.select_option("select[name=device_id]", device.id)
     page.fill("input[name=metric]", "temperature")
     page.select_option("select[name=op]", ">")

@@ -135,14 +135,38 @@
       });
   }
 
+  // Fields that only matter for some choices (a rule's kind, a transport) hide for others;
+  // without the script every field shows and the labels say when each applies.
+  function choice(form, name) {
+    var field = form.querySelector("select[name='" + name + "']");
+    if (field) return field.value;
+    var checked = form.querySelector("input[name='" + name + "']:checked");
+    return checked ? checked.value : "";
+  }
+
+  function showWhen(root) {
+    var found = root.querySelectorAll ? root.querySelectorAll("[data-show-when]") : [];
+    Array.prototype.forEach.call(found, function (el) {
+      var form = el.closest("form");
+      var rule = el.dataset.showWhen.split("=");
+      if (form) el.hidden = rule[1].split(",").indexOf(choice(form, rule[0])) < 0;
+    });
+  }
+
+  document.addEventListener("change", function (e) {
+    if (e.target.form) showWhen(e.target.form);
+  });
+
   function charts(root) {
     var found = root.querySelectorAll ? root.querySelectorAll("[data-chart]") : [];
     Array.prototype.forEach.call(found, chart);
     if (root.matches && root.matches("[data-chart]")) chart(root);
   }
 
+  function enhance(root) { charts(root); showWhen(root); }
+
   document.addEventListener("DOMContentLoaded", function () {
-    charts(document);
-    if (window.htmx) window.htmx.onLoad(charts);
+    enhance(document);
+    if (window.htmx) window.htmx.onLoad(enhance);
   });
 })();
