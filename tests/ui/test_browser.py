@@ -56,6 +56,9 @@ def test_first_run_then_every_page_reads_and_is_photographed(tab, ui):
         tab.go(path)
         assert page.locator("main h1").count() >= 1, path
         tab.shot(name)
+    tab.go("/devices/dev_gone")
+    assert "Not found" in page.locator("main h1").inner_text()
+    tab.shot("13-not-found")
     page.click("button:has-text('Sign out')")
     page.wait_for_url(ui.url + "/login")
     tab.shot("12-sign-in")
