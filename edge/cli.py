@@ -1,4 +1,4 @@
-"""The `edge` command: run, demo, database maintenance, API keys, settings, version.
+"""The `edge` command: run, demo, database maintenance, API keys, UI users, settings, version.
 
 Problems a user can fix (a bad setting, a refused database, a busy port) end
 with one line on stderr and a non-zero exit code, never a traceback.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import shutil
 import sys
@@ -15,10 +16,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge import __version__, gateway, logs, scopes
+from edge import __version__, gateway, logs, scopes, users
 from edge import settings as settings_mod
 from edge.settings import ConfigError, Settings
 from edge.store import (
+    Conflict,
     DatabaseRefused,
     NotFound,
     Store,
@@ -181,6 +183,40 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise ConfigError("the two passwords differ")
+    return first
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    password = _password(args)
+    store = Store.open(_settings(args))
+    try:
+        user = store.create_user(store.organization.id, args.username, password, args.role)
+    except (ValueError, Conflict) as error:
+        raise ConfigError(str(error)) from None
+    finally:
+        store.close()
+    print(f"Created {user.role} {user.username} ({user.id}); they can sign in to the web UI.")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    store = Store.open(_settings(args))
+    try:
+        found = store.users(store.organization.id)
+    finally:
+        store.close()
+    for user in found:
+        state = "disabled" if user.disabled_at else "enabled"
+        print(f"{user.id}  {user.username:24}  {user.role:10}  {state}")
+    return 0
+
+
 # Settings whose values `edge settings` does not print.
 SECRET_SETTINGS = frozenset({"sync.api_key", "notify.smtp_password"})
 
@@ -269,6 +305,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(revoke)
     revoke.add_argument("key_id", help="the key's id, as `edge keys list` shows it")
     revoke.set_defaults(func=cmd_keys_revoke)
+
+    people = commands.add_parser("users", help="people who sign in to the web UI")
+    user_commands = people.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = user_commands.add_parser(
+        "create", help="create a UI user; the password is asked twice (or read from stdin)"
+    )
+    _add_config(add)
+    add.add_argument("username", help="the name they sign in with")
+    add.add_argument("--role", choices=users.ROLES, default="admin", help="default: admin")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from one line of stdin"
+    )
+    add.set_defaults(func=cmd_users_create)
+    people_list = user_commands.add_parser("list", help="list the UI users and their roles")
+    _add_config(people_list)
+    people_list.set_defaults(func=cmd_users_list)
 
     show = commands.add_parser("settings", help="print every setting's value and help")
     _add_config(show)

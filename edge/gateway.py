@@ -25,6 +25,7 @@ from drivers.modbus import profiles as modbus_profiles
 from drivers.modbus.bus import TRANSPORTS as MODBUS_TRANSPORTS
 from drivers.modbus.demo import DemoPlant
 from drivers.modbus.devices import add_from_body as modbus_from_body
+from drivers.modbus.probe import probe as modbus_probe
 from edge.alarms import AlarmEngine
 from edge.devices import add_http_device
 from edge.jobs import JobRunner
@@ -155,6 +156,7 @@ async def serve(
         runtime.drivers.append(modbus)
         runtime.device_types["http"] = add_http_device
         runtime.device_types.update(dict.fromkeys(MODBUS_TRANSPORTS, modbus_from_body))
+        runtime.probes.update(dict.fromkeys(MODBUS_TRANSPORTS, modbus_probe))
         supervisor.add("modbus", modbus.run)
         ble_plant = ble_demo.BleDemo(store, store.organization.id) if demo else None
         if ble_plant is not None:

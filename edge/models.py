@@ -293,3 +293,25 @@ class OutboxItem(msgspec.Struct, frozen=True, gc=False):
     value: float | None
     quality: Quality
     correction: bool
+
+
+class User(msgspec.Struct, frozen=True):
+    """A person who signs in to the LAN UI; `role` is admin, technician or viewer."""
+
+    id: str
+    org_id: str
+    username: str
+    role: str
+    created_at: int
+    updated_at: int
+    disabled_at: int | None = None
+
+
+class UserSession(msgspec.Struct, frozen=True):
+    """A signed-in browser: its user, the CSRF token its forms carry, and when it lapses."""
+
+    user: User
+    csrf: str
+    created_at: int
+    seen_at: int
+    expires_at: int

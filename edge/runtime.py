@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -14,6 +14,11 @@ from edge.supervisor import Supervisor
 
 # (store, owner, body) -> the stored device; ValueError names what is wrong with the body.
 AddDevice = Callable[[Store, Owner, dict[str, Any]], Device]
+# (body as POST /devices takes it) -> what the device answers now, nothing stored: `ok`,
+# `latency_ms`, `error` (a sentence, when not ok), `values` (each `key`, `value`, `unit`),
+# and `points` (the point definitions found, e.g. by SunSpec discovery, to store with it).
+# ValueError names what is wrong with the body.
+ProbeDevice = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class CommandRefused(ValueError):
@@ -70,6 +75,8 @@ class Runtime:
     discovery: list[Discovery] = field(default_factory=list)
     # Named JSON states for status pages and the admin API (the sync agent's, ...).
     status_sources: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    # Per device type, how to try a device before it is stored ("test connection").
+    probes: dict[str, ProbeDevice] = field(default_factory=dict)
 
     def driver_of(self, device: Device) -> DeviceDriver | None:
         """The driver that serves devices of this device's type."""

@@ -239,6 +239,15 @@ class BleSettings(_Section):
     ] = 900.0
 
 
+class UiSettings(_Section):
+    session_idle_min: Annotated[
+        int, _s("A UI session ends after this many minutes without a request.", ge=1, le=10_080)
+    ] = 60
+    session_max_h: Annotated[
+        int, _s("A UI session ends this many hours after sign-in, however busy.", ge=1, le=720)
+    ] = 12
+
+
 class Settings(_Section):
     data_dir: Annotated[
         str, _s("Directory holding the database and other state.", min_length=1)
@@ -258,6 +267,7 @@ class Settings(_Section):
     notify: NotifySettings = NotifySettings()
     jobs: JobsSettings = JobsSettings()
     ble: BleSettings = BleSettings()
+    ui: UiSettings = UiSettings()
 
     @property
     def database_path(self) -> Path:

@@ -134,6 +134,8 @@ class ModbusDriver:
             state = poller.states.get(device_id)
             if state is not None:
                 rate = 1 - state.errors / state.requests if state.requests else None
+                bus = poller.stats
+                latency = bus.latency_sum_s / bus.requests * 1000 if bus.requests else None
                 return {
                     "last_contact_ms": state.last_success_ms,
                     "poll_success_rate": rate,
@@ -142,6 +144,10 @@ class ModbusDriver:
                     "last_error": state.last_error,
                     "rejected_points": sorted(state.bad_points),
                     "bus": str(poller.key),
+                    # The bus's mean: a unit's requests share its connection and queue.
+                    "latency_ms": None if latency is None else round(latency, 2),
+                    # Text points (model, serial number) are kept here rather than as readings.
+                    "attributes": dict(state.attributes),
                 }
         return None
 

@@ -456,6 +456,46 @@ def _maintenance(db: sqlite_utils.Database) -> None:
     )
 
 
+def _users(db: sqlite_utils.Database) -> None:
+    db["users"].create(
+        {
+            "id": str,
+            "org_id": str,
+            "username": str,
+            "password_hash": str,
+            "role": str,
+            "created_at": int,
+            "updated_at": int,
+            "disabled_at": int,
+        },
+        pk="id",
+        not_null={"org_id", "username", "password_hash", "role", "created_at", "updated_at"},
+        foreign_keys=[("org_id", "organizations", "id")],
+    )
+    db["users"].create_index(["username"], unique=True)
+    # Only a SHA-256 of the session cookie is kept, as for API keys.
+    db["sessions"].create(
+        {
+            "token_hash": str,
+            "user_id": str,
+            "csrf": str,
+            "created_at": int,
+            "seen_at": int,
+            "expires_at": int,
+        },
+        pk="token_hash",
+        not_null={"user_id", "csrf", "created_at", "seen_at", "expires_at"},
+        foreign_keys=[("user_id", "users", "id")],
+    )
+    db["sessions"].create_index(["user_id"])
+    db["pinned_points"].create(
+        {"org_id": str, "point_id": int, "created_at": int},
+        pk=("org_id", "point_id"),
+        not_null={"created_at"},
+        foreign_keys=[("org_id", "organizations", "id"), ("point_id", "points", "id")],
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("0001_initial", _initial),
     ("0002_idempotency", _idempotency),
@@ -469,6 +509,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("0010_maintenance", _maintenance),
     ("0011_jobs", _schema_jobs.migrate),
     ("0012_notification_channels", _notification_channels),
+    ("0013_users", _users),
 )
 
 

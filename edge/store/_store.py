@@ -57,6 +57,7 @@ from edge.store._files import check_file
 from edge.store._job_facade import JobFacade
 from edge.store._service_facade import ServiceFacade
 from edge.store._sync_facade import SyncFacade
+from edge.store._user_facade import UserFacade
 from edge.store._webhook_facade import WebhookFacade
 from edge.store._writer import Writer, WriterStats
 
@@ -94,7 +95,9 @@ class StoreStats:
     writer: WriterStats
 
 
-class Store(CatalogFacade, SyncFacade, AlarmFacade, WebhookFacade, JobFacade, ServiceFacade):
+class Store(
+    CatalogFacade, SyncFacade, AlarmFacade, WebhookFacade, JobFacade, ServiceFacade, UserFacade
+):
     """The gateway's database; use `Store.open` and `close`."""
 
     def __init__(self, path: Path, settings: Settings) -> None:

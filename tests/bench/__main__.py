@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from tests.bench import api, disk, ingest, latest, modbus, movements, sync, window
+from tests.bench import api, disk, ingest, latest, modbus, movements, sync, ui, window
 from tests.bench._common import FULL, QUICK, Result, table
 
 BENCHMARKS = {
@@ -18,6 +18,7 @@ BENCHMARKS = {
     "modbus": modbus.run,
     "api": api.run,
     "sync": sync.run,
+    "ui": ui.run,
 }
 
 
