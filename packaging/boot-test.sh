@@ -48,6 +48,18 @@ echo "stopped in $(( $(date +%s) - start )) s"
 systemctl show -p Result,ExecMainStatus edge-gateway.service
 journalctl -u edge-gateway.service --no-pager | tail -20
 echo "healthz: $ok"
+# A database from a newer version: refused at every start, one line in the journal, and
+# systemd gives up after StartLimitBurst instead of restarting forever.
+runuser -u edge-gateway -- /usr/lib/edge-gateway/bin/python -c 'import sqlite3; c = sqlite3.connect("/var/lib/edge-gateway/edge.db"); c.execute("INSERT INTO _migrations VALUES (?, 0)", ("9999_from_a_newer_version",)); c.commit()'
+systemctl reset-failed edge-gateway.service
+systemctl start edge-gateway.service || true
+for _ in $(seq 90); do
+    [ "$(systemctl show -p ActiveState --value edge-gateway.service)" = failed ] && break
+    sleep 0.5
+done
+systemctl show -p ActiveState,Result,NRestarts edge-gateway.service | sed 's/^/refused: /'
+journalctl -u edge-gateway.service --no-pager -o cat | tail -8
+journalctl -u edge-gateway.service --no-pager -o cat | grep -c "^edge: .*9999_from_a_newer_version is unknown" | sed 's/^/refusals: /'
 systemctl poweroff
 EOF
 chmod +x "$tree/usr/local/sbin/edge-boot-check"
@@ -71,4 +83,9 @@ cat "$tree/result" 2>/dev/null || { tail -40 "$BUILD/boot-console.log"; echo "bo
 grep -q "^healthz: yes" "$tree/result" || { echo "boot-test: FAILED: no /healthz" >&2; exit 1; }
 grep -qx "Result=success" "$tree/result" || { echo "boot-test: FAILED: unclean stop" >&2; exit 1; }
 grep -qx "ExecMainStatus=0" "$tree/result" || { echo "boot-test: FAILED: exit status" >&2; exit 1; }
+grep -qx "refused: ActiveState=failed" "$tree/result" &&
+    grep -q "Start request repeated too quickly" "$tree/result" ||
+    { echo "boot-test: FAILED: a refused database does not stop the restarts" >&2; exit 1; }
+grep -qx "refusals: 5" "$tree/result" ||
+    { echo "boot-test: FAILED: not five one-line refusals in the journal" >&2; exit 1; }
 echo "boot-test: passed"
