@@ -32,13 +32,13 @@ cat >"$tree/usr/local/sbin/edge-boot-check" <<'EOF'
 #!/bin/sh
 # Runs once the container has booted; writes /result and powers off.
 exec >/result 2>&1
-set -x
 systemctl start edge-gateway.service
 ok=no
 for _ in $(seq 60); do
     if curl -fsS http://127.0.0.1:8080/healthz; then ok=yes; break; fi
     sleep 0.5
 done
+echo
 systemctl is-active edge-gateway.service
 systemctl show -p User,MainPID,NRestarts edge-gateway.service
 systemd-analyze security edge-gateway.service | tail -1
@@ -51,7 +51,6 @@ echo "healthz: $ok"
 # A database from a newer version: refused at every start, one line in the journal, and
 # systemd gives up after StartLimitBurst instead of restarting forever.
 runuser -u edge-gateway -- /usr/lib/edge-gateway/bin/python -c 'import sqlite3; c = sqlite3.connect("/var/lib/edge-gateway/edge.db"); c.execute("INSERT INTO _migrations VALUES (?, 0)", ("9999_from_a_newer_version",)); c.commit()'
-systemctl reset-failed edge-gateway.service
 systemctl start edge-gateway.service || true
 for _ in $(seq 90); do
     [ "$(systemctl show -p ActiveState --value edge-gateway.service)" = failed ] && break

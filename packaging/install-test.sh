@@ -111,7 +111,7 @@ lintian --fail-on error,warning "$deb0" || fail "lintian reports errors or warni
 
 step "dpkg -i $version"
 dpkg -i "$deb0" >"$work/install.log" 2>&1 || { cat "$work/install.log"; fail "dpkg -i"; }
-sed -n '/^edge-gateway is installed/,$p' "$work/install.log" | sed 's/^/   /'
+sed -n '/^edge-gateway is installed/,/^Settings:/p' "$work/install.log" | sed 's/^/   /'
 grep -q "the UI and API are at http://" "$work/install.log" || fail "first install prints no URL"
 grep -q "edge keys create" "$work/install.log" || fail "first install does not say how to make the admin"
 
@@ -242,7 +242,10 @@ as_service /usr/bin/edge run --config "$CONF" 2>"$work/newer.err" || rc=$?
     fail "a newer database is not refused: $(cat "$work/newer.err")"
 [ "$(sha256sum "$DB")" = "$before" ] || fail "the older version changed $DB"
 
-step "dpkg --purge"
+step "dpkg -r keeps the database and the config; dpkg --purge deletes them"
+dpkg -r edge-gateway >"$work/remove.log" 2>&1 || { cat "$work/remove.log"; fail "remove"; }
+[ -s "$DB" ] && [ -f "$CONF" ] || fail "remove deleted the database or the config"
+[ ! -e /usr/lib/edge-gateway ] && [ ! -e /usr/bin/edge ] || fail "remove left the program"
 dpkg --purge edge-gateway >"$work/purge.log" 2>&1 || { cat "$work/purge.log"; fail "purge"; }
 left=$(leftovers)
 [ -z "$left" ] || fail "purge left: $left"
