@@ -164,6 +164,8 @@ stop_gateway() {
     [ $rc = 0 ] || { cat "$work/gateway.log"; fail "the gateway stopped with exit code $rc"; }
     "$PYTHON" -c 'import sys; sys.exit(float(sys.argv[2]) - float(sys.argv[1]) > 10)' \
         "$t0" "$(date +%s.%N)" || fail "the gateway took longer than stop_timeout_s to stop"
+    tail -1 "$work/gateway.log" | grep -q "stopped; every accepted reading is committed" ||
+        fail "the gateway did not say its writes were flushed: $(tail -1 "$work/gateway.log")"
 }
 
 readings_of() {
