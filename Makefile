@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast test-slow bench lint format clean
+.PHONY: deb lock deb-test deb-boot-test
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
@@ -38,4 +39,23 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache build dist
+
+# The Debian package (README: Installing on a gateway). ARCH=arm64 cross-builds on amd64.
+ARCH ?= $(shell dpkg --print-architecture)
+
+deb:
+	packaging/build-deb.sh $(ARCH)
+
+# Re-resolve packaging/requirements-<arch>.txt after a change to the dependencies.
+lock:
+	packaging/lock.sh
+
+# Builds three versions, installs, upgrades, downgrades and purges them here (root; CI runs it).
+deb-test:
+	packaging/install-test.sh
+
+# The unit started by a real systemd in a bookworm container (root; network for the tree).
+# DEB=path tests that package instead of building one.
+deb-boot-test:
+	packaging/boot-test.sh $(DEB)

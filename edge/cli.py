@@ -1,4 +1,5 @@
-"""The `edge` command: run, demo, database maintenance, API keys, UI users, settings, version.
+"""The `edge` command: run, demo, database maintenance, API keys, UI users, settings, the BlueZ
+check, version.
 
 Problems a user can fix (a bad setting, a refused database, a busy port) end
 with one line on stderr and a non-zero exit code, never a traceback.
@@ -16,7 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge import __version__, gateway, logs, scopes, users
+from edge import __version__, bluez, gateway, logs, scopes, users
 from edge import settings as settings_mod
 from edge.settings import ConfigError, Settings
 from edge.store import (
@@ -233,6 +234,12 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bluez_check(args: argparse.Namespace) -> int:
+    state = bluez.check(Path(args.main_conf))
+    print("\n".join(state.report()))
+    return 0 if state.in_effect else EXIT_REFUSED
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(f"edge-gateway {__version__}")
     return 0
@@ -325,6 +332,15 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("settings", help="print every setting's value and help")
     _add_config(show)
     show.set_defaults(func=cmd_settings)
+
+    bluez_check = commands.add_parser(
+        "bluez-check",
+        help="say whether BlueZ offers passive BLE scanning (Experimental); changes nothing",
+    )
+    bluez_check.add_argument(
+        "--main-conf", default=str(bluez.MAIN_CONF), help="BlueZ's main.conf (default: %(default)s)"
+    )
+    bluez_check.set_defaults(func=cmd_bluez_check)
 
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-DEFAULT_CONFIG = Path("/etc/edge-gateway/config.toml")
+DEFAULT_CONFIG = Path("/etc/edge-gateway/edge.toml")
 
 
 class ConfigError(Exception):

@@ -11,17 +11,9 @@ import sqlite3
 from pathlib import Path
 
 from edge.store._migrations import APPLICATION_ID, MIGRATIONS, applied
+from edge.store._refused import DatabaseRefused
 
 _HEADER = b"SQLite format 3\x00"
-
-
-class DatabaseRefused(Exception):
-    """The file cannot be used as the gateway's database; the message says why."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}; run `edge db check` for details")
-        self.path = path
-        self.reason = reason
 
 
 def check_file(path: Path) -> None:

@@ -1,8 +1,11 @@
 """Named schema migrations, applied through sqlite-utils before apsw opens the file.
 
 Each migration is a function of a `sqlite_utils.Database`; its name is
-recorded in `_migrations` in the same transaction as its changes, so a
-migration is either wholly applied or not at all.
+recorded in `_migrations` in the same transaction as its changes. The
+migrations pending for a file all run in one transaction, so an upgrade is
+either wholly applied or, when one of them fails, the file is as it was and
+the failure is a DatabaseRefused naming the migration: the previous version
+still opens it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import sqlite_utils
 
 from edge.store import _schema_jobs
+from edge.store._refused import DatabaseRefused
 
 # "EDGE" in ASCII: marks the file as ours, so a foreign SQLite file is refused, not migrated.
 APPLICATION_ID = 0x45444745
@@ -543,13 +547,20 @@ def migrate(path: Path) -> list[str]:
         )
         done = set(applied(db.conn))
         ran = []
-        for name, step in MIGRATIONS:
-            if name in done:
-                continue
-            with db.atomic():
-                step(db)
-                db["_migrations"].insert({"name": name, "applied_at": int(time.time() * 1000)})
-            ran.append(name)
+        with db.atomic():
+            for name, step in MIGRATIONS:
+                if name in done:
+                    continue
+                try:
+                    with db.atomic():
+                        step(db)
+                        db["_migrations"].insert(
+                            {"name": name, "applied_at": int(time.time() * 1000)}
+                        )
+                except Exception as error:
+                    reason = f"migration {name} failed ({type(error).__name__}: {error})"
+                    raise DatabaseRefused(path, f"{reason}; the file is unchanged") from error
+                ran.append(name)
         return ran
     finally:
         db.close()

@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from edge.models import Reading
-from edge.store import DatabaseRefused, Store, check_database, migrate, pending, table_stats, vacuum
+from edge.store import (
+    DatabaseRefused,
+    Store,
+    check_database,
+    check_file,
+    migrate,
+    pending,
+    table_stats,
+    vacuum,
+)
 from edge.store._migrations import MIGRATIONS
 from tests.store.helpers import make_points
 
@@ -151,3 +160,32 @@ def test_db_migrate_on_a_new_dir_creates_the_database(tmp_path):
     assert result.returncode == 0
     assert "applied 0001_initial" in result.stdout
     assert edge("db", "migrate", env_data=tmp_path / "fresh").stdout.strip().endswith("up to date")
+
+
+def test_a_failing_migration_leaves_the_file_as_the_previous_version_wrote_it(
+    tmp_path, monkeypatch
+):
+    path = tmp_path / "edge.db"
+    migrate(path)
+    before = path.read_bytes()
+
+    def added(db) -> None:
+        db["upgrade_probe"].create({"id": int}, pk="id")
+
+    def broken(db) -> None:
+        raise ValueError("cannot convert row 7")
+
+    from edge.store import _migrations
+
+    monkeypatch.setattr(
+        _migrations,
+        "MIGRATIONS",
+        (*MIGRATIONS, ("9990_added", added), ("9991_broken", broken)),
+    )
+    with pytest.raises(DatabaseRefused) as refused:
+        migrate(path)
+    assert "migration 9991_broken failed (ValueError: cannot convert row 7)" in str(refused.value)
+    assert path.read_bytes() == before
+    monkeypatch.setattr(_migrations, "MIGRATIONS", MIGRATIONS)
+    check_file(path)
+    assert pending(path) == []
