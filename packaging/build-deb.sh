@@ -36,7 +36,7 @@ if [ "$(cat "$fetched" 2>/dev/null)" != "$(sha256sum <"$lock")" ]; then
     # The hash-checked sources of SDIST_ONLY, built here; a fixed date keeps the wheel the same.
     for sdist in "$wheels"/*.tar.gz; do
         [ -e "$sdist" ] || continue
-        SOURCE_DATE_EPOCH=315532800 "$TOOLS/bin/pip" wheel --quiet --no-deps \
+        SOURCE_DATE_EPOCH=315532800 "$TOOLS/bin/pip" wheel --quiet --no-deps --use-pep517 \
             --wheel-dir "$wheels" "$sdist"
         rm "$sdist"
     done
@@ -49,6 +49,21 @@ mkdir -p "$stage"
 cp -a debian packaging README.md "$stage/"
 mkdir "$stage/wheelhouse"
 cp -l "$wheels"/*.whl "$stage/wheelhouse/"
+# The offline install checks every wheel against the lock; a wheel built here from a source
+# whose hash the lock pinned (and the download checked) is pinned by its own hash instead.
+for name in "${SDIST_ONLY[@]}"; do
+    built=$(find "$wheels" -maxdepth 1 -iname "$name-*.whl")
+    [ -n "$built" ] || { echo "build-deb: no wheel was built for $name" >&2; exit 1; }
+    digest=$(sha256sum "$built" | cut -d' ' -f1)
+    staged="$stage/packaging/requirements-$ARCH.txt"
+    awk -v name="$name==" -v digest="$digest" '
+        held && /^    --hash=/ { next }
+        held { print "    --hash=sha256:" digest; held = 0 }
+        index($0, name) == 1 { held = 1 }
+        { print }' "$staged" >"$staged.new"
+    mv "$staged.new" "$staged"
+    grep -q "sha256:$digest" "$staged" || { echo "build-deb: $name is not in the lock" >&2; exit 1; }
+done
 "$UV" build --quiet --wheel --out-dir "$stage/dist" .
 find "$stage/dist" -name uv_cache.json -delete
 
