@@ -14,13 +14,15 @@ deb=${1:-}
 if [ -z "$deb" ]; then
     deb=$(packaging/build-deb.sh "$ARCH" | tail -1 | cut -d' ' -f1)
 fi
-tarball=$BUILD/boot-tree.tar
+# What a gateway's base system has that the package depends on (libatomic1: the libusb that
+# Bumble bundles for USB dongles); the cached tree is named after the list.
+base=systemd,systemd-sysv,dbus,curl,python3.11,libatomic1
+tarball=$BUILD/boot-tree-$(echo "$base" | sha256sum | cut -c1-12).tar
 tree=$(mktemp -d /tmp/edge-boot.XXXXXX)
 trap 'rm -rf "$tree"' EXIT
 
 if [ ! -s "$tarball" ]; then
-    mmdebstrap --quiet --format=tar --variant=apt --include=systemd,systemd-sysv,dbus,curl,python3.11 \
-        bookworm "$tarball.new"
+    mmdebstrap --quiet --format=tar --variant=apt --include="$base" bookworm "$tarball.new"
     mv "$tarball.new" "$tarball"
 fi
 tar -C "$tree" -xf "$tarball"
