@@ -26,6 +26,7 @@ from web.ui.admin import SettingsController
 from web.ui.alarms import AlarmsController, RulesController
 from web.ui.auth import AuthController, SignInThrottle
 from web.ui.devices import DevicesController
+from web.ui.nearby import NearbyController
 from web.ui.overview import OverviewController
 from web.ui.service import ServiceController
 from web.ui.sync import BacklogHistory, SyncController
@@ -48,6 +49,7 @@ CONTROLLERS = (
     SyncController,
     SettingsController,
     ServiceController,
+    NearbyController,
 )
 
 
