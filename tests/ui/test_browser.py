@@ -5,12 +5,14 @@ tablet-sized viewport against a real gateway. Each test saves screenshots for re
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from drivers.ble.simulator import DEMO_SENSORS
 from edge.models import Reading, now_ms
-from tests.ui.conftest import PASSWORD, SCREENSHOTS, TABLET
+from tests.ui.conftest import PASSWORD, SCREENSHOTS, TABLET, Tab
 
 pytestmark = pytest.mark.slow
 
@@ -351,3 +353,40 @@ def test_a_service_report_is_submitted_and_the_service_pages_are_photographed(si
         signed_in_tab.go(path)
         assert page.locator("main h1").count() >= 1, path
         signed_in_tab.shot(name)
+
+
+def test_a_ble_sensor_heard_nearby_is_adopted_in_the_wizard(browser, ble_ui):
+    cold_room = DEMO_SENSORS[0]
+    ble_ui.user("admin", "admin")
+    context = browser.new_context(viewport=TABLET)
+    hosts: set[str] = set()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.on("request", lambda r: hosts.add(urlsplit(r.url).hostname or ""))
+        tab = Tab(page, ble_ui.url, hosts)
+        tab.sign_in()
+        tab.go("/devices/new")
+        page.click("a:has-text('A BLE sensor nearby')")
+        page.wait_for_url(ble_ui.url + "/devices/new/ble")
+        card = page.locator(f'article[data-address="{cold_room.address}"]')
+        # The list refreshes itself every 5 s: the sensor's values come without a reload.
+        card.locator("tr[data-point=temperature]").wait_for()
+        assert "bthome" in card.inner_text() and "dBm" in card.inner_text()
+        tab.shot("97-ble-nearby")
+        card.locator("input[name=name]").fill("Cold room")
+        card.locator("button:has-text('Adopt')").click()
+        dialog = page.locator("#dialog .confirm")
+        dialog.wait_for()
+        assert f"Adopt bthome sensor {cold_room.address} as Cold room?" in dialog.inner_text()
+        tab.shot("98-ble-adopt-confirm")
+        dialog.locator("button:has-text('Yes, adopt it')").click()
+        page.wait_for_selector("#live")
+        assert page.locator("main h1").first.inner_text() == "Cold room"
+        assert "Sensor adopted" in page.locator(".flash").inner_text()
+        tab.shot("99-ble-device")
+    finally:
+        context.close()
+    [device] = ble_ui.store.devices(ble_ui.store.organization.id)
+    assert (device.type, device.connection["address"]) == ("ble", cold_room.address)
+    assert hosts <= {"127.0.0.1"}, hosts

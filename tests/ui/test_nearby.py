@@ -7,28 +7,11 @@ from __future__ import annotations
 import time
 
 import msgspec
-import pytest
 
 from drivers.ble.simulator import DEMO_SENSORS
-from edge import settings as settings_mod
-from tests.drivers.ble.conftest import ble_process, ble_simulator
 from tests.ui.conftest import Ui
 
-__all__ = ["ble_process", "ble_simulator"]
 COLD_ROOM = DEMO_SENSORS[0]  # BTHome, 4.0 °C +/- 1.5
-
-
-@pytest.fixture
-def ble_ui(ble_simulator, gateway_factory, tmp_path):
-    # The simulator is set up first so that it outlives the gateway at teardown.
-    settings = settings_mod.load(
-        None, {}, data_dir=str(tmp_path / "ble"), http={"host": "127.0.0.1", "port": 0},
-        ble={"transport": "bumble-virtual", "adapter": ble_simulator},
-    )  # fmt: skip
-    made = Ui(gateway_factory(settings_=settings))
-    yield made
-    for client in made.clients:
-        client.close()
 
 
 def _card(client, address: str, wanted: str, timeout_s: float = 15.0) -> str:
