@@ -4,10 +4,17 @@ the sync agent and served by the API; visits are made and changed; appointments 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
+from edge import ids
+from edge import settings as settings_mod
 from edge.models import now_ms
+from tests.sync.conftest import GENEROUS_API, fault_proxy, upstream_process
+from tests.ui.conftest import Ui
+
+__all__ = ["fault_proxy", "upstream_process"]
 
 PAGES = (
     "/service",
@@ -78,7 +85,7 @@ def test_a_service_report_made_in_the_ui_is_stored_for_sync_and_served_by_the_ap
     listed = client.get("/service").text
     assert "Service report saved" in listed
     assert "Chiller 2" in listed and "Completed" in listed and "2 \u00d7 Gasket" in listed
-    assert "waiting" in listed
+    assert '<span class="badge stale">waiting</span>' in listed
     _, secret = store.create_api_key(org, "t", ["service_reports.read"])
     api = ui.gateway.client.get(
         "/v1/service-reports", headers={"Authorization": f"Bearer {secret}"}
@@ -210,3 +217,53 @@ def test_service_forms_need_the_sessions_csrf_token(ui):
             answer = client.post(path, data=sent)
             assert answer.status_code == 403 and "did not come from this gateway" in answer.text
     assert ui.store.record_page(ui.store.organization.id, "service_reports").items == []
+
+
+def _until(check, what: str, timeout_s: float = 30.0):
+    deadline = time.monotonic() + timeout_s
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+    return found
+
+
+@pytest.mark.slow
+def test_a_report_made_while_the_uplink_is_down_reaches_the_upstream_once_it_is_back(
+    upstream_process, fault_proxy, gateway_factory, tmp_path
+):
+    upstream = upstream_process()
+    proxy = fault_proxy(upstream.url)
+    sync = {"upstream_url": f"{proxy.url}/v1", "api_key": upstream.key, "idle_s": 0.05,
+            "pull_interval_s": 0.3, "timeout_s": 2.0, "backoff_max_s": 0.5}  # fmt: skip
+    settings = settings_mod.load(
+        None, {}, data_dir=str(tmp_path / "down"), http={"host": "127.0.0.1", "port": 0},
+        gateway={"organization": "Downstream"}, api=dict(GENEROUS_API), sync=sync,
+    )  # fmt: skip
+    ui = Ui(gateway_factory(settings_=settings))
+    made = upstream.client.post("/v1/assets", json={"name": "Chiller 2"})
+    asset = made.json()["data"]
+    org = ui.store.organization.id
+    _until(lambda: ui.store.record_page(org, "assets").items, "the asset pulled")
+    proxy.mode = "refuse"  # the plant room has no uplink
+    client = ui.signed_in("tech", "technician")
+    form = {
+        "_csrf": ui.csrf(client),
+        "id": ids.new_id("svr"),
+        "asset_id": asset["id"],
+        "state": "2",
+        "notes": "Made offline",
+        "confirmed": "yes",
+    }
+    assert client.post("/service/reports", data=form).status_code == 303
+    time.sleep(1.0)
+    assert [r.id for r in ui.store.unpushed_records()] == [form["id"]]
+    assert '<span class="badge stale">waiting</span>' in client.get("/service").text
+    proxy.mode = "pass"
+    there = _until(lambda: upstream.client.get(f"/v1/service-reports/{form['id']}").json()
+                   .get("data"), "the report upstream")  # fmt: skip
+    assert (there["notes"], there["technician"], there["state_text"]) == (
+        "Made offline", "tech", "Completed")  # fmt: skip
+    _until(lambda: ui.store.unpushed_records() == [], "the report marked pushed")
+    assert '<span class="badge ok">sent</span>' in client.get("/service").text
+    for c in ui.clients:
+        c.close()

@@ -65,11 +65,12 @@ def _waiting(runtime: Runtime) -> set[str]:
 
 def _choices(runtime: Runtime) -> dict[str, Any]:
     assets = sorted(_every(runtime, "assets"), key=lambda a: a.fields["name"].lower())
+    devices = [d for d, _ in data.devices(runtime)]
     return {
         "assets": assets,
         "asset_names": {a.id: a.fields["name"] for a in assets},
-        "devices": [d for d, _ in data.devices(runtime)],
-        "device_names": {d.id: d.name for d, _ in data.devices(runtime)},
+        "devices": devices,
+        "device_names": {d.id: d.name for d in devices},
     }
 
 
