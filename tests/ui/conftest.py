@@ -14,8 +14,12 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from edge import settings as settings_mod
 from edge.store import Store
 from tests.conftest import RunningGateway
+from tests.drivers.ble.conftest import ble_process, ble_simulator
+
+__all__ = ["ble_process", "ble_simulator"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -86,6 +90,20 @@ class Ui:
 def ui(gateway_factory) -> Iterator[Ui]:
     """A gateway (no demo devices) whose UI tests sign in to."""
     made = Ui(gateway_factory())
+    yield made
+    for client in made.clients:
+        client.close()
+
+
+@pytest.fixture
+def ble_ui(ble_simulator, gateway_factory, tmp_path) -> Iterator[Ui]:
+    """A gateway whose BLE radio hears the virtual sensors of a simulator process."""
+    # The simulator is set up first so that it outlives the gateway at teardown.
+    settings = settings_mod.load(
+        None, {}, data_dir=str(tmp_path / "ble"), http={"host": "127.0.0.1", "port": 0},
+        ble={"transport": "bumble-virtual", "adapter": ble_simulator},
+    )  # fmt: skip
+    made = Ui(gateway_factory(settings_=settings))
     yield made
     for client in made.clients:
         client.close()

@@ -5,12 +5,14 @@ tablet-sized viewport against a real gateway. Each test saves screenshots for re
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from drivers.ble.simulator import DEMO_SENSORS
 from edge.models import Reading, now_ms
-from tests.ui.conftest import PASSWORD, SCREENSHOTS, TABLET
+from tests.ui.conftest import PASSWORD, SCREENSHOTS, TABLET, Tab
 
 pytestmark = pytest.mark.slow
 
@@ -307,3 +309,84 @@ def test_a_form_sent_after_the_session_ended_is_kept_until_signed_in_again(signe
     assert page.locator("#secret-value").inner_text().startswith("sk_live_")
     [key] = ui.store.api_keys(ui.store.organization.id)
     assert key.name == "typed before expiry"
+
+
+def test_a_service_report_is_submitted_and_the_service_pages_are_photographed(signed_in_tab, ui):
+    store, org = ui.store, ui.store.organization.id
+    asset, _ = store.create_record(org, "assets", {"name": "Chiller 2", "location": "Roof"})
+    part, _ = store.create_record(org, "parts", {"name": "Gasket", "part_number": "G-12"})
+    store.create_record(org, "service_visits", {"asset_id": asset.id, "started_at": now_ms(),
+                        "technician": "admin", "estimated_cost": 120.0})  # fmt: skip
+    planned = {"title": "Quarterly filter change", "starts_at": now_ms() + 86_400_000,
+               "asset_id": asset.id}  # fmt: skip
+    store.upsert_record(org, "appointments", "apt_1", planned, False)
+    page = signed_in_tab.page
+    signed_in_tab.go("/")
+    page.click("header nav a:has-text('Service')")
+    page.wait_for_url(ui.url + "/service")
+    page.click("a:has-text('New service report')")
+    page.select_option("select[name=asset_id]", asset.id)
+    page.select_option("select[name=state]", "2")
+    page.fill("textarea[name=notes]", "Replaced the gasket; no leak after 10 min.")
+    page.select_option("select[name=part_1]", part.id)
+    page.fill("input[name=qty_1]", "2")
+    signed_in_tab.shot("90-service-report-form")
+    page.click("button:has-text('Save the report')")
+    dialog = page.locator("#dialog .confirm")
+    dialog.wait_for()
+    assert "Save this service report" in dialog.inner_text()
+    signed_in_tab.shot("91-service-report-confirm")
+    dialog.locator("button:has-text('Yes, save it')").click()
+    page.wait_for_selector("text=Service report saved")
+    row = page.locator("#report-list tbody tr").first
+    assert "Chiller 2" in row.inner_text() and "Gasket" in row.inner_text()
+    assert "waiting" in row.inner_text().lower()  # in the outbox, for the sync agent
+    [report] = store.record_page(org, "service_reports").items
+    assert report.fields["parts_used"] == [{"part_id": part.id, "quantity": 2.0}]
+    signed_in_tab.shot("92-service-reports")
+    for path, name in (
+        ("/service/visits", "93-service-visits"),
+        ("/service/visits/new", "94-service-visit-form"),
+        ("/service/appointments", "95-appointments"),
+        ("/devices/new/ble", "96-ble-nearby-none-heard"),
+    ):
+        signed_in_tab.go(path)
+        assert page.locator("main h1").count() >= 1, path
+        signed_in_tab.shot(name)
+
+
+def test_a_ble_sensor_heard_nearby_is_adopted_in_the_wizard(browser, ble_ui):
+    cold_room = DEMO_SENSORS[0]
+    ble_ui.user("admin", "admin")
+    context = browser.new_context(viewport=TABLET)
+    hosts: set[str] = set()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.on("request", lambda r: hosts.add(urlsplit(r.url).hostname or ""))
+        tab = Tab(page, ble_ui.url, hosts)
+        tab.sign_in()
+        tab.go("/devices/new")
+        page.click("a:has-text('A BLE sensor nearby')")
+        page.wait_for_url(ble_ui.url + "/devices/new/ble")
+        card = page.locator(f'article[data-address="{cold_room.address}"]')
+        # The list refreshes itself every 5 s: the sensor's values come without a reload.
+        card.locator("tr[data-point=temperature]").wait_for()
+        assert "bthome" in card.inner_text() and "dBm" in card.inner_text()
+        tab.shot("97-ble-nearby")
+        card.locator("input[name=name]").fill("Cold room")
+        card.locator("button:has-text('Adopt')").click()
+        dialog = page.locator("#dialog .confirm")
+        dialog.wait_for()
+        assert f"Adopt bthome sensor {cold_room.address} as Cold room?" in dialog.inner_text()
+        tab.shot("98-ble-adopt-confirm")
+        dialog.locator("button:has-text('Yes, adopt it')").click()
+        page.wait_for_selector("#live")
+        assert page.locator("main h1").first.inner_text() == "Cold room"
+        assert "Sensor adopted" in page.locator(".flash").inner_text()
+        tab.shot("99-ble-device")
+    finally:
+        context.close()
+    [device] = ble_ui.store.devices(ble_ui.store.organization.id)
+    assert (device.type, device.connection["address"]) == ("ble", cold_room.address)
+    assert hosts <= {"127.0.0.1"}, hosts

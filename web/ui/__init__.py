@@ -26,7 +26,9 @@ from web.ui.admin import SettingsController
 from web.ui.alarms import AlarmsController, RulesController
 from web.ui.auth import AuthController, SignInThrottle
 from web.ui.devices import DevicesController
+from web.ui.nearby import NearbyController
 from web.ui.overview import OverviewController
+from web.ui.service import ServiceController
 from web.ui.sync import BacklogHistory, SyncController
 from web.ui.wizard import WizardController
 
@@ -46,6 +48,8 @@ CONTROLLERS = (
     RulesController,
     SyncController,
     SettingsController,
+    ServiceController,
+    NearbyController,
 )
 
 
