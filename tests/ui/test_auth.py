@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import io
+import subprocess
+import sys
 
 import pytest
 
-from edge import cli
 from edge.models import now_ms
 from edge.settings import load
 from tests.ui.conftest import PASSWORD, form_token
@@ -252,31 +252,27 @@ def test_disabling_a_user_ends_their_sessions(ui):
     assert tech.get("/").status_code == 303
 
 
-def test_edge_users_create_makes_a_user_who_can_sign_in(ui, monkeypatch, tmp_path, capsys):
+def test_edge_users_create_makes_a_user_who_can_sign_in(ui, tmp_path):
+    # In its own process, as a technician runs it: a second SQLite library opening the file in
+    # this process would drop the gateway's POSIX locks on it when it closes.
     settings_file = tmp_path / "edge.toml"
     settings_file.write_text(f'data_dir = "{ui.gateway.runtime.settings.data_dir}"\n')
     assert load(settings_file, {}).data_dir == ui.gateway.runtime.settings.data_dir
-    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
-    code = cli.main(
-        [
-            "users",
-            "create",
-            "cli-tech",
-            "--role",
-            "technician",
-            "--password-stdin",
-            "--config",
-            str(settings_file),
-        ]
-    )
-    assert code == 0
-    assert "Created technician cli-tech" in capsys.readouterr().out
+
+    def edge(*args: str, password: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "edge", "users", "create", *args, "--password-stdin",
+             "--config", str(settings_file)],
+            input=password + "\n", capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    made = edge("cli-tech", "--role", "technician", password=PASSWORD)
+    assert made.returncode == 0, made.stderr
+    assert "Created technician cli-tech" in made.stdout
     client = ui.signed_in("cli-tech")
     assert "cli-tech" in client.get("/").text
-    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
-    assert (
-        cli.main(["users", "create", "x", "--password-stdin", "--config", str(settings_file)]) == 2
-    )
+    short = edge("x", password="short")
+    assert short.returncode == 2 and len(short.stderr.strip().splitlines()) == 1
 
 
 def test_a_run_of_wrong_passwords_is_stopped_for_a_while(ui):
