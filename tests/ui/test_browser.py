@@ -5,6 +5,7 @@ tablet-sized viewport against a real gateway. Each test saves screenshots for re
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -173,6 +174,37 @@ def test_an_api_key_is_shown_once_works_and_stops_working_when_revoked(signed_in
         page.wait_for_selector("text=Key revoked.")
         assert "revoked" in page.locator("#keys tr", has_text="BMS").inner_text().lower()
         _wait(lambda: api.get("/v1/devices", headers=headers).status_code == 401, 10)
+
+
+def test_a_report_queued_in_settings_becomes_a_download_without_a_reload(signed_in_tab, ui):
+    store, org = ui.store, ui.store.organization.id
+    device = ui.gateway.runtime.device_types["http"](
+        store, org, {"name": "Chiller", "points": [{"key": "supply_temp", "unit": "°C"}]}
+    )
+    [point] = store.points(org, device.id)
+    taken = now_ms() - 60_000
+    store.append_readings([Reading(point.id, taken, 6.5)])
+    today = time.strftime("%Y-%m-%d", time.gmtime(taken / 1000))
+    page = signed_in_tab.page
+    signed_in_tab.go("/settings")
+    form = page.locator("#report-form")
+    form.locator("select[name=type]").select_option("telemetry_daily")
+    form.locator("select[name=scope]").select_option(f"DEVICE:{device.id}")
+    form.locator("input[name=from]").fill(today)
+    form.locator("input[name=to]").fill(today)
+    form.locator("button:has-text('Run the report')").click()
+    page.wait_for_selector("text=Daily min, max and average report queued.")
+    # The list polls itself until the job is done; the page is not loaded again.
+    page.evaluate("window.notReloaded = true")
+    link = page.locator("#job-list a:has-text('Download the CSV')")
+    link.wait_for(timeout=20_000)
+    assert page.evaluate("window.notReloaded") is True
+    signed_in_tab.shot("42-report-ready")
+    with page.expect_download() as download:
+        link.click()
+    body = Path(download.value.path()).read_text()
+    assert body.startswith("device_id,metric,day,count,min,max,avg,unit")
+    assert f"{device.id},supply_temp,{today},1,6.5,6.5,6.5" in body
 
 
 def test_a_write_is_confirmed_then_read_back(signed_in_tab, ui, modbus_server):

@@ -79,8 +79,8 @@ class TelemetryExportController(Controller):
         span = series.window(start or start_utc, end or end_utc, series.AGGREGATE_WINDOW_MS,
                              "export it in parts")  # fmt: skip
         await asyncio.to_thread(runtime.store.device, params.caller(request).boundary, device)
-        link = _link(request, dialect, org, device, _metrics(metric, metrics), span)
-        return dialect.one(request, link)
+        made = link(request, dialect, org, device, _metrics(metric, metrics), span)
+        return dialect.one(request, made)
 
     @get("/download", opt={"public": True}, media_type="text/csv")
     async def download(self, request: Request, runtime: NamedDependency[Runtime]) -> Stream:
@@ -102,7 +102,7 @@ def _metrics(metric: str | None, metrics: str | None) -> list[str] | None:
     return list(dict.fromkeys(named)) or None
 
 
-def _link(
+def link(
     request: Request,
     dialect: Dialect,
     org_id: str,

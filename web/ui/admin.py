@@ -1,10 +1,10 @@
-"""Settings: API keys (a new key is shown once; revoke), users and roles, retention, and
-export links. Keys and users are the admin's; an export is a technician's."""
+"""Settings: API keys (a new key is shown once; revoke), users and roles, retention, CSV links,
+and report and export jobs (`web.ui.jobs`). Keys and users are the admin's; making a link or
+queueing a job is a technician's; anyone signed in may read the jobs and download their files."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from litestar import Controller, Request, get, post
@@ -15,21 +15,22 @@ from edge import scopes, users
 from edge.runtime import Runtime
 from edge.store import Conflict, NotFound, Refused
 from web.api.dialect import DIALECTS
-from web.api.telemetry_export import _link as export_link
-from web.ui import data, pages, sessions
+from web.api.telemetry_export import link
+from web.ui import data, jobs, pages, sessions
 
 ADMIN: Final = {"role": "admin"}
 TECH: Final = {"role": "technician"}
-# The longest export one link may cover, as the API allows.
-EXPORT_MAX_DAYS: Final = 366
 USER_ACTIONS: Final = ("role", "disable", "enable", "password")
 
 
-def context(runtime: Runtime, role: str, **more: Any) -> dict[str, Any]:
-    """The settings page: keys and users (for admins), retention, the export form."""
+def context(request: Request, runtime: Runtime, role: str, **more: Any) -> dict[str, Any]:
+    """The settings page: keys and users (for admins), retention, links, reports, exports."""
     store = runtime.store
     org = store.organization.id
     admin = users.may(role, "admin")
+    recent = jobs.recent(request, runtime)
+    devices = [d for d, _ in data.devices(runtime)]
+    sites = store.grouping_page("sites", org, limit=100).items
     return {
         "keys": store.api_keys(org) if admin else [],
         "users": store.users(org) if admin else [],
@@ -38,7 +39,15 @@ def context(runtime: Runtime, role: str, **more: Any) -> dict[str, Any]:
         "retention": runtime.settings.retention,
         "stats": store.stats(),
         "disk": data.disk(runtime),
-        "devices": [d for d, _ in data.devices(runtime)],
+        "devices": devices,
+        "names": {d.id: d.name for d in devices},
+        "sites": sites,
+        "site_names": {s.id: s.name for s in sites},
+        "jobs_settings": runtime.settings.jobs,
+        "jobs": recent,
+        "jobs_pending": jobs.pending(recent),
+        "report_names": jobs.REPORT_NAMES,
+        "include_names": jobs.INCLUDE_NAMES,
         "secret": None,
         "export": None,
         "error": None,
@@ -82,18 +91,11 @@ def change_user(runtime: Runtime, user_id: str, action: str, form: dict[str, Any
 def export(request: Request, runtime: Runtime, form: dict[str, Any]) -> dict[str, Any]:
     """A signed, hour-long CSV link for a device's readings over the chosen days."""
     device_id = str(form.get("device_id", ""))
-    try:
-        start = datetime.fromisoformat(str(form.get("from", ""))).replace(tzinfo=UTC)
-        end = datetime.fromisoformat(str(form.get("to", ""))).replace(tzinfo=UTC)
-    except ValueError:
-        raise Refused("give the first and last day (YYYY-MM-DD)") from None
-    span = (int(start.timestamp() * 1000), int(end.timestamp() * 1000) + 86_400_000)
-    if not 0 < span[1] - span[0] <= EXPORT_MAX_DAYS * 86_400_000:
-        raise Refused(f"the last day must follow the first, at most {EXPORT_MAX_DAYS} days on")
+    span = jobs.days(form)
     org = runtime.store.organization.id
     runtime.store.device(org, device_id)
     metrics = [m.strip() for m in str(form.get("metrics", "")).split(",") if m.strip()] or None
-    return export_link(request, DIALECTS[-1], org, device_id, metrics, span)
+    return link(request, DIALECTS[-1], org, device_id, metrics, span)
 
 
 class SettingsController(Controller):
@@ -105,7 +107,8 @@ class SettingsController(Controller):
     async def settings_page(self, request: Request, runtime: NamedDependency[Runtime]) -> Any:
         """Keys, users, retention, exports."""
         role = sessions.of(request).user.role
-        return pages.page(request, "settings", await asyncio.to_thread(context, runtime, role))
+        found = await asyncio.to_thread(context, request, runtime, role)
+        return pages.page(request, "settings", found)
 
     @post("/keys", opt=ADMIN)
     async def new_key(self, request: Request, runtime: NamedDependency[Runtime]) -> Any:
@@ -197,6 +200,30 @@ class SettingsController(Controller):
             return await _settings(request, runtime, 422, error=str(error), form=form)
         return await _settings(request, runtime, 200, export=link, form=form)
 
+    @post("/reports", opt=TECH)
+    async def queue_report(self, request: Request, runtime: NamedDependency[Runtime]) -> Any:
+        """Queue a report run; the jobs list shows it until its file is ready."""
+        form = dict(await request.form())
+        actor = sessions.of(request).user.username
+        try:
+            job = await asyncio.to_thread(jobs.queue_report, runtime, form, actor)
+        except (Refused, NotFound) as error:
+            return await _settings(request, runtime, 422, error=str(error), form=form)
+        return pages.done("/settings#jobs", f"{jobs.REPORT_NAMES[job.type]} report queued.")
+
+    @post("/exports", opt=TECH)
+    async def queue_export(self, request: Request, runtime: NamedDependency[Runtime]) -> Any:
+        """Queue an export of a device's or site's data as a zip."""
+        form = await request.form()
+        fields, includes = dict(form), form.getall("includes", [])
+        actor = sessions.of(request).user.username
+        try:
+            await asyncio.to_thread(jobs.queue_export, runtime, fields, includes, actor)
+        except (Refused, NotFound) as error:
+            kept = {**fields, "includes_chosen": includes}
+            return await _settings(request, runtime, 422, error=str(error), form=kept)
+        return pages.done("/settings#jobs", "Export queued.")
+
 
 def _question(action: str, form: dict[str, Any]) -> str:
     return {
@@ -208,5 +235,5 @@ def _question(action: str, form: dict[str, Any]) -> str:
 
 async def _settings(request: Request, runtime: Runtime, status: int, **more: Any) -> Any:
     role = sessions.of(request).user.role
-    found = await asyncio.to_thread(context, runtime, role, **more)
+    found = await asyncio.to_thread(context, request, runtime, role, **more)
     return pages.page(request, "settings", found, status)

@@ -147,15 +147,25 @@ def when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def day(ms: int | None) -> str:
+    """Epoch ms as its UTC day: 2026-05-24."""
+    return "—" if ms is None else when(ms)[:10]
+
+
 def ago(ms: int | None, now_ms: int) -> str:
     """How long ago, in the largest whole unit: 5 s, 3 min, 2 h, 4 d."""
     if ms is None:
         return "never"
-    s = max(0, (now_ms - ms) // 1000)
+    return f"{duration(max(0, (now_ms - ms) // 1000))} ago"
+
+
+def duration(seconds: float) -> str:
+    """A length of time in its largest whole unit: 5 s, 3 min, 2 h, 4 d."""
+    s = int(seconds)
     for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
         if s >= size:
-            return f"{s // size} {unit} ago"
-    return f"{s} s ago"
+            return f"{s // size} {unit}"
+    return f"{s} s"
 
 
 def number(value: float | None, digits: int = 3) -> str:
@@ -181,5 +191,5 @@ def size(n: int | None) -> str:
     return f"{value:.1f} TiB"
 
 
-FILTERS: Final = {"when": when, "number": number, "size": size}
+FILTERS: Final = {"when": when, "day": day, "duration": duration, "number": number, "size": size}
 GLOBALS: Final = {"ago": ago, "CSRF_FIELD": sessions.CSRF_FIELD}
