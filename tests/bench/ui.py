@@ -1,11 +1,11 @@
 """The LAN UI's pages with 100 devices and a year of data: server time per page.
 
 A store gets 100 devices of 3 points each with a reading every 15 minutes for
-a year (FULL; 30 days in QUICK) up to now, 20 open alarms and 10 pinned
-points; then `edge run` serves it in its own process and this process, signed
-in as a UI admin, fetches each page in turn. Each figure is the 95th
-percentile of the time from request to last byte over loopback, which bounds
-the server's time from above.
+a year (FULL; 30 days in QUICK) up to now, 20 open alarms, 10 pinned points
+and 20 finished reports and exports; then `edge run` serves it in its own
+process and this process, signed in as a UI admin, fetches each page in
+turn. Each figure is the 95th percentile of the time from request to last
+byte over loopback, which bounds the server's time from above.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Final
 
 import httpx
 
-from edge.models import AlertRule, Device, Point, Reading, now_ms
+from edge.models import AlertRule, Boundary, Device, Point, Reading, now_ms
 from tests.bench._common import QUICK, Result, Sizes, at_most, open_store, quantile, start_gateway
 
 DEVICES: Final = 100
@@ -29,6 +29,7 @@ STEP_MS: Final = 900_000
 BATCH: Final = 50_000
 ALARMS: Final = 20
 PINNED: Final = 10
+JOBS: Final = 10
 TARGET_MS: Final = 100.0
 PASSWORD: Final = "benchmark passphrase"
 
@@ -65,6 +66,7 @@ def _load(directory: str, days: int) -> str:
                 store.raise_alarm(rule, f"Meter {n:03} voltage high", 251.0, now_ms())
         for point_id in point_ids[:PINNED]:
             store.pin_point(org, point_id)
+        _jobs(store, first_device)
         end = now_ms() // STEP_MS * STEP_MS
         start = end - days * 86_400_000
         batch: list[Reading] = []
@@ -75,6 +77,19 @@ def _load(directory: str, days: int) -> str:
                 batch = []
         store.append_readings(batch)
     return first_device
+
+
+def _jobs(store, device_id: str) -> None:
+    """The settings page's list: JOBS ready reports and as many ready exports (rows only: the
+    benchmark times the page, not the runner)."""
+    owner, window = Boundary(store.organization.id), (now_ms() - 86_400_000, now_ms())
+    for _ in range(JOBS):
+        store.create_job(owner, "bench", "report", "telemetry_daily", ("DEVICE", device_id),
+                         window, {})  # fmt: skip
+        store.create_job(owner, "bench", "export", "export", ("DEVICE", device_id), window,
+                         {"includes": ["READINGS"]})  # fmt: skip
+    while (job := store.claim_job()) is not None:
+        store.finish_job(job.id, f"{job.kind}s/{job.id}.csv", 1000, {"row_count": 24}, 86_400_000)
 
 
 def _sign_in(url: str, directory: str) -> httpx.Client:
@@ -133,6 +148,7 @@ def run(sizes: Sizes) -> list[Result]:
                 ("rules", "/rules", False),
                 ("sync", "/sync", False),
                 ("settings", "/settings", False),
+                ("settings, job list refresh", "/settings", True),
             )
             client.get("/")  # first request warms the process
             chart = client.get(f"/devices/{device}/series?point=voltage&range=1y").json()

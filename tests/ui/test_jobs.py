@@ -163,6 +163,8 @@ def test_a_bad_job_form_is_refused_with_the_reason_and_kept(jobs_ui, path, field
     assert answer.status_code == 422 and reason in answer.text.replace("&#39;", "'")
     form = re.search(rf'<form[^>]+id="{which}-form".*?</form>', answer.text, re.S).group(0)
     assert f'value="{sent["from"]}"' in form, "the form keeps what was typed"
+    link_form = re.search(r'<form[^>]+action="/settings/export".*?</form>', answer.text, re.S)
+    assert f'value="{sent["from"]}"' not in link_form.group(0), "only the form sent is kept"
     assert ui.store.job_page(_everything(ui), which).items == []
 
 
