@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/edge demo
 
-test: lint test-fast test-slow
+# The slow suite (browser, SIGKILL and schemathesis runs) is its own step of CI: `make test-slow`.
+test: lint test-fast
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

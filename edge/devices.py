@@ -23,7 +23,7 @@ def add_http_device(store: Store, owner: Owner, body: dict[str, Any]) -> Device:
         points = msgspec.convert(body.get("points") or [], list[_PointSpec])
     except msgspec.ValidationError as error:
         raise ValueError(f"points: {str(error).replace('`', '')}") from None
-    device = store.create_device(
+    return store.create_device(
         Device(
             id=body.get("id") or "",
             org_id=org_id,
@@ -32,11 +32,8 @@ def add_http_device(store: Store, owner: Owner, body: dict[str, Any]) -> Device:
             site_id=body.get("site_id"),
             group_id=body.get("group_id"),
             tags=list(body.get("tags") or []),
+            movement=body.get("movement"),
         ),
         owner,
+        [Point(0, "", org_id, "", p.key, p.unit, "float64", p.interval_s) for p in points],
     )
-    store.create_points(
-        org_id,
-        [Point(0, "", org_id, device.id, p.key, p.unit, "float64", p.interval_s) for p in points],
-    )
-    return device

@@ -1,13 +1,15 @@
 """JobRunner: the supervised task that runs report and export jobs and expires their files.
 
-Jobs are rows in the store, so none is lost to a restart: at start, jobs a
-stopped process left running are queued again and files no ready job holds
-are deleted. Then, one job at a time, oldest first: claim it (running),
+Jobs are rows in the store, so none is lost to a restart: at start, jobs an
+ended process left running are queued again (or failed, once the process has
+ended during one of them `MAX_INTERRUPTIONS` times: a job that crashes the
+gateway must not crash it at every start) and files no ready job holds are
+deleted. Then, one job at a time, oldest first: claim it (running),
 write its file (`edge.reports`, `edge.exports`) in a worker thread, and mark
 it ready with its event, or failed with the reason. Between jobs, ready
 files past their expiry are deleted and their jobs marked expired. A stop
-interrupts a run between store pages; the job stays running in the store
-and runs again at the next start.
+interrupts a run between store pages and hands the job back to the queue,
+uncounted; it runs again at the next start.
 """
 
 from __future__ import annotations
@@ -61,8 +63,11 @@ class JobRunner:
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_s)
 
     def _recover(self) -> None:
-        for job in self._store.requeue_running_jobs():
-            log.info("%s %s was interrupted by a stop; it runs again", job.kind, job.id)
+        queued, failed = self._store.requeue_running_jobs()
+        for job in queued:
+            log.info("%s %s was cut short when the gateway ended; it runs again", job.kind, job.id)
+        for job in failed:
+            log.error("%s %s failed: %s", job.kind, job.id, job.error)
         for name in self.files.leftovers(self._store.job_files()):
             self.files.delete(name)
 
@@ -73,6 +78,7 @@ class JobRunner:
             with self.files.writing(name) as out:
                 counts = write(self._store, job, out, self._stop)
         except Stopped:
+            self._store.release_job(job.id)
             return
         except Exception as error:
             log.warning("%s %s failed: %s", job.kind, job.id, error, exc_info=True)

@@ -140,11 +140,7 @@ class Puller:
         sensors = await self._upstream.request("GET", "/sensors", params={"device_id": row["id"]})
         points = [s["config"] or {"key": s["key"], "unit": s["unit"], "interval_s": s["interval_s"]}
                   for s in sensors.json()["data"]] if sensors.is_success else []  # fmt: skip
-        body = {**row, "points": points}
-        made = await asyncio.to_thread(add, store, org, body)
-        if row.get("movement") is not None:
-            await asyncio.to_thread(
-                lambda: store.update_device(org, made.id, movement=row["movement"])
-            )
+        # Its movement settings, if any, come in the body: one transaction makes it whole.
+        await asyncio.to_thread(add, store, org, {**row, "points": points})
         await self._registry.mark(row["id"], UPSTREAM)
         log.info("device %s (%s) pulled from upstream", row["id"], row["type"])

@@ -15,7 +15,7 @@ from typing import Final
 
 import msgspec
 
-from drivers.ble.devices import add_device
+from drivers.ble.devices import add_device, adopted
 from drivers.ble.driver import BleDriver
 from drivers.ble.families import family
 from drivers.ble.simulator import DEMO_SENSORS, VirtualField
@@ -50,9 +50,8 @@ class BleDemo:
 
     def prepare(self) -> None:
         """Adopt every demo sensor that is not in the store yet."""
-        names = {d.name for d in self._store.devices(self._org_id)}
         for spec in DEMO_SENSORS:
-            if spec.name in names:
+            if adopted(self._store, self._org_id, spec.address) is not None:
                 continue
             points = [{"key": k, "unit": u, "interval_s": DEMO_INTERVAL_S}
                       for k, u in family(spec.family).measurements]  # fmt: skip

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from drivers.ble.families import RSSI, FamilyError, family, parse_bind_key
-from edge.models import Device, Owner, Point, org_of
-from edge.store import Store
+from edge.models import Boundary, Device, Owner, Point, org_of
+from edge.store import Conflict, Store
 
 DEVICE_TYPE: Final = "ble"
 _ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
@@ -106,7 +106,8 @@ def parse_gatt(raw: Any, where: str) -> GattRead:
     return GattRead("", char.lower(), fmt, float(scale), None, GATT_MIN_INTERVAL_S)
 
 
-def _point_rows(org_id: str, device_id: str, points: Iterable[dict[str, Any]]) -> list[Point]:
+def _point_rows(org_id: str, points: Iterable[dict[str, Any]]) -> list[Point]:
+    """A sensor's points, validated (ValueError names the field), for a device yet to be made."""
     rows = []
     for n, raw in enumerate(points, 1):
         where = f"points[{n}]"
@@ -125,7 +126,7 @@ def _point_rows(org_id: str, device_id: str, points: Iterable[dict[str, Any]]) -
             config = {"gatt": raw["gatt"]}
         else:
             config = {"measurement": raw.get("measurement", key)}
-        rows.append(Point(0, "", org_id, device_id, key, unit, "float64", float(interval), config))
+        rows.append(Point(0, "", org_id, "", key, unit, "float64", float(interval), config))
     return rows
 
 
@@ -150,20 +151,35 @@ def add_device(
     group_id: str | None = None,
     tags: Iterable[str] = (),
     device_id: str = "",
+    movement: dict[str, Any] | None = None,
 ) -> Device:
-    """Validate and store a BLE sensor and its points (where a bounded owner may see it)."""
+    """Validate and store a BLE sensor and its points (where a bounded owner may see it);
+    Conflict if the sensor is adopted already: one device per sensor."""
     parsed = parse_connection(connection)
     chosen = list(points) or default_points(parsed.family, heard)
     org_id = org_of(owner)
-    _point_rows(org_id, "", chosen)  # validate before anything is stored
+    twin = adopted(store, org_id, parsed.address)
+    if twin is not None:
+        # A key limited to some devices does not learn the name of one outside them.
+        shown = "" if isinstance(owner, Boundary) and owner.narrowed else f" as {twin.name}"
+        raise Conflict(f"sensor {parsed.address} is already adopted{shown}")
+    rows = _point_rows(org_id, chosen)
     stored = {**connection, "address": parsed.address}
-    device = store.create_device(
+    return store.create_device(
         Device(id=device_id, org_id=org_id, name=name, type=DEVICE_TYPE, site_id=site_id,
-               group_id=group_id, tags=list(tags), connection=stored, profile=parsed.family),
+               group_id=group_id, tags=list(tags), connection=stored, profile=parsed.family,
+               movement=movement),
         owner,
+        rows,
     )  # fmt: skip
-    store.create_points(org_id, _point_rows(org_id, device.id, chosen))
-    return device
+
+
+def adopted(store: Store, org_id: str, address: str) -> Device | None:
+    """The live device a sensor (by address) was adopted as, if any."""
+    wanted = address.upper()
+    found = (d for d in store.devices(org_id) if d.type == DEVICE_TYPE
+             and str(d.connection.get("address", "")).upper() == wanted)  # fmt: skip
+    return next(found, None)
 
 
 def setup(store: Store, device: Device) -> BleSetup:

@@ -292,7 +292,7 @@ class BleDriver:
             store, owner, name=body["name"], connection=connection,
             points=body.get("points") or (), heard=values, site_id=body.get("site_id"),
             group_id=body.get("group_id"), tags=body.get("tags") or (),
-            device_id=body.get("id") or "",
+            device_id=body.get("id") or "", movement=body.get("movement"),
         )  # fmt: skip
 
     # What the API asks of a driver

@@ -57,25 +57,20 @@ def add_device(
     group_id: str | None = None,
     tags: Iterable[str] = (),
     device_id: str = "",
+    movement: dict[str, Any] | None = None,
 ) -> Device:
     """Validate and store a Modbus device and its points (where a bounded owner may see it)."""
     parse_connection(transport, connection)
     resolved, _ = resolve_points(profile, points)
     org_id = org_of(owner)
-    device = store.create_device(
+    return store.create_device(
         Device(id=device_id, org_id=org_id, name=name, type=transport, site_id=site_id,
-               group_id=group_id, tags=list(tags), connection=connection, profile=profile),
+               group_id=group_id, tags=list(tags), connection=connection, profile=profile,
+               movement=movement),
         owner,
+        [Point(0, "", org_id, "", p.key, p.unit, p.data_type, p.interval_s,
+               msgspec.to_builtins(p)) for p in resolved],
     )  # fmt: skip
-    store.create_points(
-        org_id,
-        [
-            Point(0, "", org_id, device.id, p.key, p.unit, p.data_type, p.interval_s,
-                  msgspec.to_builtins(p))
-            for p in resolved
-        ],
-    )  # fmt: skip
-    return device
 
 
 def setup(store: Store, device: Device) -> DeviceSetup:
@@ -103,4 +98,5 @@ def add_from_body(store: Store, owner: Owner, body: dict[str, Any]) -> Device:
         group_id=body.get("group_id"),
         tags=body.get("tags") or (),
         device_id=body.get("id") or "",
+        movement=body.get("movement"),
     )

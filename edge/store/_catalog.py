@@ -1,4 +1,4 @@
-"""SQL over what the gateway knows of its world: organizations, sites, groups, devices, points.
+"""SQL over what the gateway knows of its world: organizations, sites, groups and devices.
 
 Every function that reads or changes a tenant's rows takes the org id and
 puts it in the WHERE clause: another organization's id is simply not found.
@@ -21,7 +21,6 @@ from edge.models import (
     DeviceGroup,
     Organization,
     Owner,
-    Point,
     Site,
     now_ms,
     org_of,
@@ -43,11 +42,11 @@ class Refused(ValueError):
 def reach(owner: Owner) -> tuple[str, str, str]:
     """(org id, allowed group ids as JSON, allowed customer ids as JSON) of an owner."""
     if isinstance(owner, Boundary):
-        return owner.org_id, _json(list(owner.group_ids)), _json(list(owner.customer_ids))
+        return owner.org_id, to_json(list(owner.group_ids)), to_json(list(owner.customer_ids))
     return owner, "[]", "[]"
 
 
-def _within(groups: int, customers: int) -> str:
+def within_reach(groups: int, customers: int) -> str:
     """SQL true for a `devices` row inside the boundary bound at ?groups and ?customers."""
     return (
         f"(?{groups} = '[]' OR devices.group_id IN (SELECT value FROM json_each(?{groups}))) "
@@ -73,12 +72,12 @@ def _check_placement(
             raise Refused(f"this key may only place devices at sites of its customers: {customers}")
 
 
-def _json(value: Any) -> str:
+def to_json(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
 def _json_or_null(value: Any) -> str | None:
-    return None if value is None else _json(value)
+    return None if value is None else to_json(value)
 
 
 def ensure_organization(conn: apsw.Connection, name: str) -> Organization:
@@ -205,7 +204,7 @@ def grouping(conn: apsw.Connection, table: str, owner: Owner, object_id: str) ->
     return record(*row)
 
 
-def _require(conn: apsw.Connection, table: str, org_id: str, object_id: str | None) -> None:
+def require(conn: apsw.Connection, table: str, org_id: str, object_id: str | None) -> None:
     if object_id is None:
         return
     found = conn.execute(
@@ -230,8 +229,8 @@ def create_device(conn: apsw.Connection, device: Device, owner: Owner | None = N
     """
     if device.id and conn.execute("SELECT 1 FROM devices WHERE id = ?", (device.id,)).fetchone():
         raise Conflict(f"device {device.id} already exists")
-    _require(conn, "sites", device.org_id, device.site_id)
-    _require(conn, "device_groups", device.org_id, device.group_id)
+    require(conn, "sites", device.org_id, device.site_id)
+    require(conn, "device_groups", device.org_id, device.group_id)
     _check_placement(conn, owner or device.org_id, device.site_id, device.group_id)
     ts = now_ms()
     device = msgspec.structs.replace(
@@ -246,9 +245,9 @@ def create_device(conn: apsw.Connection, device: Device, owner: Owner | None = N
             device.type,
             device.site_id,
             device.group_id,
-            _json(device.connection),
+            to_json(device.connection),
             device.profile,
-            _json(device.tags),
+            to_json(device.tags),
             int(device.enabled),
             ts,
             ts,
@@ -291,8 +290,8 @@ def update_device(
     current = device(conn, owner, device_id)
     check_change("device", current, changes, _MUTABLE_DEVICE_FIELDS, expected_version)
     org_id = current.org_id
-    _require(conn, "sites", org_id, changes.get("site_id"))
-    _require(conn, "device_groups", org_id, changes.get("group_id"))
+    require(conn, "sites", org_id, changes.get("site_id"))
+    require(conn, "device_groups", org_id, changes.get("group_id"))
     _check_placement(
         conn, owner, changes.get("site_id", current.site_id),
         changes.get("group_id", current.group_id),
@@ -309,9 +308,9 @@ def update_device(
             updated.name,
             updated.site_id,
             updated.group_id,
-            _json(updated.connection),
+            to_json(updated.connection),
             updated.profile,
-            _json(updated.tags),
+            to_json(updated.tags),
             int(updated.enabled),
             _json_or_null(updated.movement),
             updated.updated_at,
@@ -348,7 +347,7 @@ def _device(row: tuple) -> Device:
 def device(conn: apsw.Connection, owner: Owner, device_id: str) -> Device:
     """A live device of the org (and boundary), or NotFound."""
     row = conn.execute(
-        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE org_id = ?1 AND {_within(2, 3)} "
+        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE org_id = ?1 AND {within_reach(2, 3)} "
         "AND id = ?4 AND deleted_at IS NULL",
         (*reach(owner), device_id),
     ).fetchone()
@@ -398,7 +397,7 @@ def device_page(
         "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(devices.tags) WHERE value = ?4)) "
         "AND (?5 IS NULL OR group_id = ?5) "
         "AND ((?6 IS NULL AND deleted_at IS NULL) OR updated_at > ?6) "
-        f"AND {_within(10, 11)} "
+        f"AND {within_reach(10, 11)} "
         "AND (updated_at, id) > (?7, ?8) ORDER BY updated_at, id LIMIT ?9",
         (org, where.site_id, where.type, where.tag, where.group_id, where.updated_since,
          after_ts, after_id, limit, groups, customers),
@@ -409,7 +408,7 @@ def device_page(
 def count_devices(conn: apsw.Connection, owner: Owner) -> int:
     """How many live devices the org (boundary) has."""
     return conn.execute(
-        f"SELECT count(*) FROM devices WHERE org_id = ?1 AND {_within(2, 3)} "
+        f"SELECT count(*) FROM devices WHERE org_id = ?1 AND {within_reach(2, 3)} "
         "AND deleted_at IS NULL",
         reach(owner),
     ).fetchone()[0]
@@ -430,135 +429,8 @@ def delete_device(conn: apsw.Connection, owner: Owner, device_id: str) -> Device
     )
 
 
-_POINT_COLUMNS = (
-    "id, uid, org_id, device_id, key, unit, data_type, interval_s, config, "
-    "created_at, updated_at, deleted_at"
-)
-
-
-def _point(row: tuple) -> Point:
-    (id_, uid, org, device_id, key, unit, data_type, interval, config, created, updated,
-     deleted) = row  # fmt: skip
-    return Point(
-        id_, uid, org, device_id, key, unit, data_type, interval,
-        msgspec.json.decode(config), created, updated, deleted,
-    )  # fmt: skip
-
-
-def create_points(conn: apsw.Connection, org_id: str, new: list[Point]) -> list[Point]:
-    """Insert points of one org's devices; ids are assigned here."""
-    ts = now_ms()
-    created = []
-    for point in new:
-        _require(conn, "devices", org_id, point.device_id)
-        conn.execute(
-            "INSERT INTO points (uid, org_id, device_id, key, unit, data_type, interval_s, "
-            "config, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                point.uid or ids.new_id("sen"),
-                org_id,
-                point.device_id,
-                point.key,
-                point.unit,
-                point.data_type,
-                point.interval_s,
-                _json(point.config),
-                ts,
-                ts,
-            ),
-        )
-        row = conn.execute(
-            f"SELECT {_POINT_COLUMNS} FROM points WHERE id = ?",
-            (conn.last_insert_rowid(),),
-        ).fetchone()
-        created.append(_point(row))
-    return created
-
-
 def device_visible(column: str) -> str:
     """SQL true when the device id in `column` is one the owner bound at ?1..?3 (by `reach`)
     may see; an unbounded owner runs no subquery."""
-    devices = f"SELECT devices.id FROM devices WHERE devices.org_id = ?1 AND {_within(2, 3)}"
+    devices = f"SELECT devices.id FROM devices WHERE devices.org_id = ?1 AND {within_reach(2, 3)}"
     return f"(?2 = '[]' AND ?3 = '[]' OR {column} IN ({devices}))"
-
-
-_POINT_VISIBLE = device_visible("points.device_id")
-
-
-def points(conn: apsw.Connection, owner: Owner, device_id: str | None = None) -> list[Point]:
-    """The org's (boundary's) live points, of one device if given, by device and key."""
-    rows = conn.execute(
-        f"SELECT {_POINT_COLUMNS} FROM points WHERE org_id = ?1 AND {_POINT_VISIBLE} "
-        "AND (?4 IS NULL OR device_id = ?4) AND deleted_at IS NULL ORDER BY device_id, key",
-        (*reach(owner), device_id),
-    )
-    return [_point(row) for row in rows]
-
-
-def point_in_org(conn: apsw.Connection, owner: Owner, point_id: int) -> None:
-    """Raise NotFound unless the point belongs to the org (and boundary)."""
-    found = conn.execute(
-        f"SELECT 1 FROM points WHERE org_id = ?1 AND {_POINT_VISIBLE} AND id = ?4",
-        (*reach(owner), point_id),
-    ).fetchone()
-    if not found:
-        raise NotFound(f"no point {point_id}")
-
-
-def live_point_ids(conn: apsw.Connection) -> set[int]:
-    """Ids of every point that may receive readings."""
-    return {row[0] for row in conn.execute("SELECT id FROM points WHERE deleted_at IS NULL")}
-
-
-def point_ids(
-    conn: apsw.Connection, owner: Owner, pairs: set[tuple[str, str]], create: bool
-) -> tuple[dict[tuple[str, str], int], list[tuple[str, str]]]:
-    """Point ids of (device id, key) pairs in the org, creating missing points of live devices.
-
-    Returns the ids found (or made) and the pairs whose device is not one of the org's.
-    """
-    found: dict[tuple[str, str], int] = {}
-    unknown: list[tuple[str, str]] = []
-    live: dict[str, bool] = {}
-    ts = now_ms()
-    org_id = org_of(owner)
-    for device_id, key in sorted(pairs):
-        if device_id not in live:
-            try:
-                live[device_id] = bool(device(conn, owner, device_id))
-            except NotFound:
-                live[device_id] = False
-        if not live[device_id]:
-            unknown.append((device_id, key))
-            continue
-        row = conn.execute(
-            "SELECT id FROM points WHERE device_id = ? AND key = ? AND org_id = ? "
-            "AND deleted_at IS NULL",
-            (device_id, key, org_id),
-        ).fetchone()
-        if row is not None:
-            found[device_id, key] = row[0]
-            continue
-        if not create:
-            unknown.append((device_id, key))
-            continue
-        conn.execute(
-            "INSERT INTO points (uid, org_id, device_id, key, data_type, interval_s, config, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, 'float64', 60.0, '{}', ?, ?)",
-            (ids.new_id("sen"), org_id, device_id, key, ts, ts),
-        )
-        found[device_id, key] = conn.last_insert_rowid()
-    return found, unknown
-
-
-def find_points(conn: apsw.Connection, owner: Owner, pairs_json: str) -> dict[tuple[str, str], int]:
-    """Ids of the live points of live devices named by a JSON array of [device id, key]."""
-    rows = conn.execute(
-        "SELECT p.device_id, p.key, p.id FROM json_each(?4) AS j "
-        "CROSS JOIN points AS p ON p.device_id = j.value ->> 0 AND p.key = j.value ->> 1 "
-        "JOIN devices ON devices.id = p.device_id "
-        f"WHERE p.org_id = ?1 AND {_within(2, 3)} "
-        "AND p.deleted_at IS NULL AND devices.deleted_at IS NULL",
-        (*reach(owner), pairs_json),
-    )
-    return {(device, key): point for device, key, point in rows}

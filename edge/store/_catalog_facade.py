@@ -1,9 +1,14 @@
 """The Store's part for what the gateway knows of its world: organizations, sites, groups,
-devices, components and points (SQL in `_catalog` and `_components`)."""
+devices, components and points (SQL in `_catalog`, `_points` and
+`_components`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+import apsw
+import msgspec
 
 from edge.models import (
     Component,
@@ -15,7 +20,7 @@ from edge.models import (
     Point,
     Site,
 )
-from edge.store import _catalog, _components
+from edge.store import _catalog, _components, _points
 from edge.store._catalog import DeviceFilter
 from edge.store._facade import Facade
 
@@ -58,12 +63,23 @@ class CatalogFacade(Facade):
             limit,
         )
 
-    def create_device(self, device: Device, owner: Owner | None = None) -> Device:
-        """Register a device; its id is kept if given (devices synced from upstream keep theirs).
+    def create_device(
+        self, device: Device, owner: Owner | None = None, points: Sequence[Point] = ()
+    ) -> Device:
+        """Register a device with its points, in one transaction (a crash leaves both or
+        neither); its id is kept if given (devices synced from upstream keep theirs).
 
         A bounded `owner` must place it in one of its groups / at a site of its customers.
         """
-        return self._write(lambda c: _catalog.create_device(c, device, owner))
+
+        def write(conn: apsw.Connection) -> tuple[Device, list[Point]]:
+            made = _catalog.create_device(conn, device, owner)
+            mine = [msgspec.structs.replace(p, device_id=made.id) for p in points]
+            return made, _points.create_points(conn, made.org_id, mine)
+
+        made, created = self._write(write)
+        self._writer.known_points.update(p.id for p in created)
+        return made
 
     def device(self, owner: Owner, device_id: str) -> Device:
         """One of the org's (boundary's) devices, or NotFound."""
@@ -144,10 +160,10 @@ class CatalogFacade(Facade):
 
     def create_points(self, org_id: str, points: list[Point]) -> list[Point]:
         """Add points to the org's devices; they may receive readings once this returns."""
-        created = self._write(lambda c: _catalog.create_points(c, org_id, points))
+        created = self._write(lambda c: _points.create_points(c, org_id, points))
         self._writer.known_points.update(p.id for p in created)
         return created
 
     def points(self, owner: Owner, device_id: str | None = None) -> list[Point]:
         """The org's (boundary's) points, of one device if given."""
-        return self._read(lambda c: _catalog.points(c, owner, device_id))
+        return self._read(lambda c: _points.points(c, owner, device_id))

@@ -15,9 +15,9 @@ from edge.store._catalog import (
     check_change,
     device,
     device_visible,
-    points,
     reach,
 )
+from edge.store._points import points
 
 _COLUMNS: Final = (
     "id, org_id, device_id, name, kind, serial_number, sensor_ids, created_at, updated_at, "

@@ -53,9 +53,14 @@ class JobFacade(Facade):
             return self._updated_page(query, cursor, limit)
         return self._page(query, cursor, (int, str), lambda j: (j.created_at, j.id), limit)
 
-    def requeue_running_jobs(self) -> list[Job]:
-        """Queue again the jobs a stopped process left running."""
+    def requeue_running_jobs(self) -> tuple[list[Job], list[Job]]:
+        """Queue again the jobs an ended process left running, or fail those it has ended
+        during too often: (queued, failed)."""
         return self._write(_jobs.requeue_running)
+
+    def release_job(self, job_id: str) -> Job:
+        """Put a running job back in the queue as it was: its run was stopped, not cut short."""
+        return self._write(lambda c: _jobs.release(c, job_id))
 
     def claim_job(self) -> Job | None:
         """The oldest queued job, marked running."""

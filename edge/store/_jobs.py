@@ -27,11 +27,15 @@ STATUSES: Final = (QUEUED, RUNNING, READY, FAILED, EXPIRED)
 READY_EVENTS: Final = {"report": "report.ready", "export": "export.ready"}
 # A rough cost of one job, for the expected completion time a new job is answered with.
 ESTIMATE_MS: Final = 5_000
+# Runs cut short by the process ending (not by a stop, which hands the job back) before a job
+# is failed instead of run again: a power cut twice in one run is rare, a job that exhausts the
+# gateway's memory would otherwise crash it at every start.
+MAX_INTERRUPTIONS: Final = 3
 
 _COLUMNS: Final = (
     "id, org_id, kind, type, scope_type, scope_id, start_ms, end_ms, params, status, "
     "requested_by, boundary, error, file, size_bytes, counts, created_at, started_at, "
-    "completed_at, expires_at, updated_at"
+    "completed_at, expires_at, updated_at, interrupted"
 )
 
 
@@ -59,6 +63,7 @@ class Job(msgspec.Struct, frozen=True):
     completed_at: int | None = None
     expires_at: int | None = None
     updated_at: int = 0
+    interrupted: int = 0
 
 
 def _bounds(owner: Boundary) -> str:
@@ -70,13 +75,13 @@ def _bounds(owner: Boundary) -> str:
 
 def _job(row: tuple) -> Job:
     (id_, org, kind, type_, scope_type, scope_id, start, end, params, status, by, bounds, error,
-     file, size, counts, created, started, completed, expires, updated) = row  # fmt: skip
+     file, size, counts, created, started, completed, expires, updated, cut) = row  # fmt: skip
     limits = msgspec.json.decode(bounds)
     boundary = Boundary(org, tuple(limits.get("group_ids", ())),
                         tuple(limits.get("customer_ids", ())))  # fmt: skip
     return Job(id_, org, kind, type_, scope_type, scope_id, start, end, msgspec.json.decode(params),
                status, by, boundary, error, file, size, msgspec.json.decode(counts), created,
-               started, completed, expires, updated)  # fmt: skip
+               started, completed, expires, updated, cut)  # fmt: skip
 
 
 def _check_scope(
@@ -114,7 +119,7 @@ def create(
               requested_by, owner, created_at=ts, updated_at=ts)  # fmt: skip
     conn.execute(
         f"INSERT INTO jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, "
-        "NULL, '{}', ?, NULL, NULL, NULL, ?)",
+        "NULL, '{}', ?, NULL, NULL, NULL, ?, 0)",
         (job.id, job.org_id, kind, type_, *scope, *window, msgspec.json.encode(params).decode(),
          QUEUED, requested_by, _bounds(owner), ts, ts),
     )  # fmt: skip
@@ -175,16 +180,46 @@ def page(
     return [_job(row) for row in rows]
 
 
-def requeue_running(conn: apsw.Connection) -> list[Job]:
-    """Put jobs a stopped process left running back in the queue; returns them."""
+def requeue_running(conn: apsw.Connection) -> tuple[list[Job], list[Job]]:
+    """Jobs a process left running when it ended: each counts one more interruption and is
+    queued again, or failed once it has been interrupted MAX_INTERRUPTIONS times. Returns
+    (queued, failed)."""
     rows = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE status = 'running'").fetchall()
     ts = now_ms()
+    queued, failed = [], []
+    for job in map(_job, rows):
+        count = job.interrupted + 1
+        at = max(ts, job.updated_at + 1)
+        if count < MAX_INTERRUPTIONS:
+            conn.execute(
+                "UPDATE jobs SET status = 'queued', started_at = NULL, interrupted = ?, "
+                "updated_at = ? WHERE id = ?",
+                (count, at, job.id),
+            )
+            queued.append(msgspec.structs.replace(job, status=QUEUED, started_at=None,
+                                                  interrupted=count, updated_at=at))  # fmt: skip
+            continue
+        error = (f"the gateway ended {count} times while this {job.kind} ran (a crash or a "
+                 "power cut), so it is not run again; ask for a shorter window")  # fmt: skip
+        conn.execute(
+            "UPDATE jobs SET status = 'failed', error = ?, interrupted = ?, completed_at = ?, "
+            "updated_at = ? WHERE id = ?",
+            (error, count, at, at, job.id),
+        )
+        failed.append(msgspec.structs.replace(job, status=FAILED, error=error, interrupted=count,
+                                              completed_at=at, updated_at=at))  # fmt: skip
+    return queued, failed
+
+
+def release(conn: apsw.Connection, job_id: str) -> Job:
+    """Hand a running job back to the queue, uncounted: the runner was asked to stop."""
+    current = _running(conn, job_id)
+    ts = max(now_ms(), current.updated_at + 1)
     conn.execute(
-        "UPDATE jobs SET status = 'queued', started_at = NULL, updated_at = max(?, updated_at + 1) "
-        "WHERE status = 'running'",
-        (ts,),
+        "UPDATE jobs SET status = 'queued', started_at = NULL, updated_at = ? WHERE id = ?",
+        (ts, job_id),
     )
-    return [_job(row) for row in rows]
+    return msgspec.structs.replace(current, status=QUEUED, started_at=None, updated_at=ts)
 
 
 def claim(conn: apsw.Connection) -> Job | None:

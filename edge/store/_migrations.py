@@ -17,7 +17,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from edge.store import _schema_jobs
+from edge.store import _schema_alarms, _schema_jobs
 from edge.store._refused import DatabaseRefused
 
 # "EDGE" in ASCII: marks the file as ours, so a foreign SQLite file is refused, not migrated.
@@ -273,149 +273,9 @@ def _sync(db: sqlite_utils.Database) -> None:
     )
 
 
-def _alarms(db: sqlite_utils.Database) -> None:
-    # Alert rules evaluated on the gateway, the alarms they raise, and the operators' trail.
-    db["alert_rules"].create(
-        {
-            "id": str,
-            "org_id": str,
-            "name": str,
-            "kind": str,
-            "device_id": str,
-            "metric": str,
-            "params": str,
-            "severity": str,
-            "enabled": int,
-            "created_at": int,
-            "updated_at": int,
-            "deleted_at": int,
-            "version": int,
-        },
-        pk="id",
-        not_null={"org_id", "name", "kind", "params", "severity", "created_at", "updated_at"},
-        defaults={"params": "{}", "enabled": 1, "version": 1},
-        foreign_keys=[("org_id", "organizations", "id")],
-    )
-    db["alert_rules"].create_index(["org_id", "updated_at", "id"])
-    db["alarms"].create(
-        {
-            "id": str,
-            "org_id": str,
-            "rule_id": str,
-            "device_id": str,
-            "metric": str,
-            "severity": str,
-            "message": str,
-            "value": float,
-            "raised_at": int,
-            "acked_at": int,
-            "acked_by": str,
-            "cleared_at": int,
-            "cleared_by": str,
-            "updated_at": int,
-        },
-        pk="id",
-        not_null={"org_id", "rule_id", "severity", "message", "raised_at", "updated_at"},
-        foreign_keys=[("org_id", "organizations", "id"), ("rule_id", "alert_rules", "id")],
-    )
-    db["alarms"].create_index(["org_id", "raised_at", "id"])
-    db["alarms"].create_index(["rule_id", "cleared_at"])
-    # synced_at: when the sync agent carried a person's action to the upstream's alarm.
-    db["alarm_notes"].create(
-        {
-            "id": str,
-            "alarm_id": str,
-            "action": str,
-            "actor": str,
-            "text": str,
-            "ts": int,
-            "synced_at": int,
-        },
-        pk="id",
-        not_null={"alarm_id", "action", "actor", "ts"},
-        foreign_keys=[("alarm_id", "alarms", "id")],
-    )
-    db["alarm_notes"].create_index(["alarm_id", "ts"])
-
-
-def _webhooks(db: sqlite_utils.Database) -> None:
-    # Subscriptions; the secret is kept as is, since every delivery is signed with it.
-    db["webhooks"].create(
-        {
-            "id": str,
-            "org_id": str,
-            "url": str,
-            "events": str,
-            "description": str,
-            "enabled": int,
-            "secret": str,
-            "created_at": int,
-            "updated_at": int,
-            "deleted_at": int,
-            "version": int,
-        },
-        pk="id",
-        not_null={"org_id", "url", "events", "secret", "created_at", "updated_at", "version"},
-        defaults={"events": "[]", "enabled": 1, "version": 1},
-        foreign_keys=[("org_id", "organizations", "id")],
-    )
-    db["webhooks"].create_index(["org_id", "updated_at", "id"])
-    # One row per event per subscribed webhook; seq (the rowid) is the order a URL gets them in.
-    db["webhook_deliveries"].create(
-        {
-            "seq": int,
-            "id": str,
-            "org_id": str,
-            "webhook_id": str,
-            "event_id": str,
-            "type": str,
-            "status": str,
-            "attempts": int,
-            "last_status_code": int,
-            "last_error": str,
-            "next_attempt_at": int,
-            "created_at": int,
-            "updated_at": int,
-            "delivered_at": int,
-        },
-        pk="seq",
-        not_null={
-            "id",
-            "org_id",
-            "webhook_id",
-            "event_id",
-            "type",
-            "status",
-            "attempts",
-            "created_at",
-            "updated_at",
-        },
-        defaults={"status": "pending", "attempts": 0},
-        foreign_keys=[("org_id", "organizations", "id"), ("webhook_id", "webhooks", "id")],
-    )
-    db["webhook_deliveries"].create_index(["id"], unique=True)
-    db["webhook_deliveries"].create_index(["webhook_id", "seq"])
-    db["webhook_deliveries"].create_index(["updated_at"])
-    # The dispatcher's queue: only pending rows, so finding each URL's next one stays cheap.
-    db.execute(
-        "CREATE INDEX webhook_deliveries_pending ON webhook_deliveries(webhook_id, seq) "
-        "WHERE status = 'pending'"
-    )
-
-
 def _movements(db: sqlite_utils.Database) -> None:
     # A device's movement settings (see edge.movements), JSON; NULL: no movements derived.
     db["devices"].add_column("movement", str)
-
-
-def _notification_channels(db: sqlite_utils.Database) -> None:
-    # A notification channel is a subscription row with a transport (webhook, slack, email),
-    # so channels share the webhooks' durable delivery log, ordering and retries.
-    db["webhooks"].add_column("kind", str, not_null_default="webhook")
-    db["webhooks"].add_column("transport", str, not_null_default="webhook")
-    db["webhooks"].add_column("name", str)
-    db["webhooks"].add_column("min_severity", str)
-    db["webhooks"].add_column("config", str, not_null_default="{}")
 
 
 def _maintenance(db: sqlite_utils.Database) -> None:
@@ -507,13 +367,14 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("0004_boundaries", _boundaries),
     ("0005_components", _components),
     ("0006_sync", _sync),
-    ("0007_alarms", _alarms),
-    ("0008_webhooks", _webhooks),
+    ("0007_alarms", _schema_alarms.alarms),
+    ("0008_webhooks", _schema_alarms.webhooks),
     ("0009_movements", _movements),
     ("0010_maintenance", _maintenance),
     ("0011_jobs", _schema_jobs.migrate),
-    ("0012_notification_channels", _notification_channels),
+    ("0012_notification_channels", _schema_alarms.notification_channels),
     ("0013_users", _users),
+    ("0014_job_interruptions", _schema_jobs.interruptions),
 )
 
 

@@ -1,4 +1,5 @@
-"""Migration 0011: report and export runs (`jobs`), annotations and annotation classes."""
+"""Migrations 0011 and 0014: report and export runs (`jobs`), annotations and annotation classes,
+and how often a job's run was cut short by the process ending."""
 
 from __future__ import annotations
 
@@ -111,3 +112,9 @@ def migrate(db: sqlite_utils.Database) -> None:
     )
     db["annotations"].create_index(["org_id", "updated_at", "id"])
     db["annotations"].create_index(["device_id", "start_ms"])
+
+
+def interruptions(db: sqlite_utils.Database) -> None:
+    """Count the runs of a job that the process did not live to finish (a crash, a power cut),
+    so a job that brings the gateway down is not run again at every start."""
+    db["jobs"].add_column("interrupted", int, not_null_default=0)

@@ -47,6 +47,7 @@ from edge.store import (
     _keys,
     _migrations,
     _movements,
+    _points,
     _readings,
     _sync,
 )
@@ -179,12 +180,12 @@ class Store(
     ) -> tuple[dict[tuple[str, str], int], list[tuple[str, str]]]:
         """Point ids for (device id, metric) pairs; missing metrics of live devices are added."""
         pairs_json = msgspec.json.encode(sorted(pairs)).decode()
-        found = self._read(lambda c: _catalog.find_points(c, owner, pairs_json))
+        found = self._read(lambda c: _points.find_points(c, owner, pairs_json))
         missing = pairs - found.keys()
         if not missing:
             return found, []
         # Only new metrics (or unknown devices) take a write transaction.
-        more, unknown = self._write(lambda c: _catalog.point_ids(c, owner, missing, create))
+        more, unknown = self._write(lambda c: _points.point_ids(c, owner, missing, create))
         self._writer.known_points.update(more.values())
         return {**found, **more}, unknown
 
@@ -207,7 +208,7 @@ class Store(
         _check_window(start_ms, end_ms)
 
         def query(conn: apsw.Connection, after: Any, n: int) -> list[StoredReading]:
-            _catalog.point_in_org(conn, owner, point_id)
+            _points.point_in_org(conn, owner, point_id)
             return _readings.range_(conn, point_id, start_ms, end_ms, after, n)
 
         return self._page(query, cursor, (int, int), lambda r: (r.ts_ms, r.seq), limit)
@@ -227,7 +228,7 @@ class Store(
 
         def query(conn: apsw.Connection, after: Any, n: int) -> list[StoredReading]:
             for point_id in point_ids:
-                _catalog.point_in_org(conn, owner, point_id)
+                _points.point_in_org(conn, owner, point_id)
             return _readings.range_points(conn, ids_json, start_ms, end_ms, after, n)
 
         return self._page(
@@ -245,7 +246,7 @@ class Store(
             raise ValueError("interval must be at least 1 s")
 
         def query(conn: apsw.Connection) -> list[Bucket]:
-            _catalog.point_in_org(conn, owner, point_id)
+            _points.point_in_org(conn, owner, point_id)
             return _readings.aggregate(conn, point_id, start_ms, end_ms, interval_s * 1000, fn)
 
         return self._read(query)
@@ -255,7 +256,7 @@ class Store(
         _check_window(start_ms, end_ms)
 
         def query(conn: apsw.Connection) -> _readings.Summary:
-            _catalog.point_in_org(conn, owner, point_id)
+            _points.point_in_org(conn, owner, point_id)
             return _readings.summary(conn, point_id, start_ms, end_ms)
 
         return self._read(query)
@@ -267,7 +268,7 @@ class Store(
         [start, end), each followed to its end; see `edge.movements`."""
 
         def query(conn: apsw.Connection) -> list[Window]:
-            _catalog.point_in_org(conn, owner, point_id)
+            _points.point_in_org(conn, owner, point_id)
             return _movements.windows(conn, point_id, start_ms, end_ms, on, off)
 
         return self._read(query)

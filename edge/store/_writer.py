@@ -31,7 +31,7 @@ import apsw
 from edge import ids
 from edge.models import Reading, now_ms
 from edge.settings import StoreSettings, WriterSettings
-from edge.store import _catalog, _events, _readings
+from edge.store import _catalog, _events, _points, _readings
 from edge.store._connections import open_connection
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class Writer:
         self._abandon = False
         self._outage_error = ""
         self._next_seq = _readings.next_seq(self._conn)
-        self.known_points: set[int] = _catalog.live_point_ids(self._conn)
+        self.known_points: set[int] = _points.live_point_ids(self._conn)
         self.stats = WriterStats()
         # Called with each commit's readings (alarm rules evaluate them as they arrive).
         self.listeners: list[Callable[[Sequence[Reading]], None]] = []

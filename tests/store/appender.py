@@ -24,8 +24,9 @@ def main(data_dir: str, run: int) -> None:
     org = store.organization.id
     device = next(iter(store.devices(org)), None)
     if device is None:
-        device = store.create_device(Device(id="", org_id=org, name="crash", type="http"))
-        store.create_points(org, [Point(0, "", org, device.id, f"p{i}") for i in range(POINTS)])
+        points = [Point(0, "", org, "", f"p{i}") for i in range(POINTS)]
+        device = store.create_device(Device(id="", org_id=org, name="crash", type="http"), None,
+                                     points)  # fmt: skip
     points = [p.id for p in store.points(org, device.id)]
     lock = threading.Lock()
 

@@ -31,10 +31,13 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_reading(tmp_path):
         )
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "READY"
+        # The random moment is counted from the first acknowledgement, so a slow start (a
+        # loaded machine) does not end a run before it has written anything.
+        first_ack = child.stdout.readline()
         time.sleep(rng.uniform(0.02, 0.6))
         child.send_signal(signal.SIGKILL)
         out, _ = child.communicate(timeout=30)
-        lines = out.split("\n")[:-1]  # the last piece may be a half-written line
+        lines = (first_ack + out).split("\n")[:-1]  # the last piece may be a half-written line
         this_run = []
         for line in lines:
             _, batch, first, count = line.split()

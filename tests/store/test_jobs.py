@@ -8,6 +8,7 @@ import pytest
 from edge.jobs import JobRunner
 from edge.models import Boundary, Device, now_ms
 from edge.store import NotFound, Refused
+from edge.store._jobs import MAX_INTERRUPTIONS
 from tests.store.helpers import other_org
 
 WINDOW = (1_767_225_600_000, 1_767_312_000_000)  # 2026-01-01 .. 2026-01-02
@@ -24,9 +25,39 @@ def test_jobs_are_claimed_oldest_first_and_a_stop_puts_running_ones_back(store):
     assert store.claim_job().id == first.id
     assert store.claim_job().id == second.id
     assert store.claim_job() is None
-    assert sorted(j.id for j in store.requeue_running_jobs()) == sorted([first.id, second.id])
-    assert store.job(owner, "report", first.id).status == "queued"
+    queued, failed = store.requeue_running_jobs()
+    assert sorted(j.id for j in queued) == sorted([first.id, second.id]) and failed == []
+    again = store.job(owner, "report", first.id)
+    assert (again.status, again.started_at, again.interrupted) == ("queued", None, 1)
     assert store.claim_job().id == first.id
+
+
+def test_a_job_the_gateway_keeps_ending_during_is_failed_not_run_at_every_start(store):
+    owner = Boundary(store.organization.id)
+    job = queue(store, owner, "export")
+    for ended in range(1, MAX_INTERRUPTIONS):
+        assert store.claim_job().id == job.id
+        queued, failed = store.requeue_running_jobs()
+        assert [j.interrupted for j in queued] == [ended] and failed == []
+    store.claim_job()
+    queued, [gave_up] = store.requeue_running_jobs()
+    assert queued == [] and gave_up.id == job.id
+    stored = store.job(owner, "export", job.id)
+    assert (stored.status, stored.interrupted) == ("failed", MAX_INTERRUPTIONS)
+    assert f"the gateway ended {MAX_INTERRUPTIONS} times while this export ran" in stored.error
+    assert store.claim_job() is None
+
+
+def test_a_run_the_runner_is_told_to_stop_goes_back_to_the_queue_uncounted(store, settings):
+    owner = Boundary(store.organization.id)
+    job = queue(store, owner)
+    runner = JobRunner(store, settings)
+    runner.stop()  # before its first page: the alarm log's first look at the store
+    runner._run(store.claim_job())
+    back = store.job(owner, "report", job.id)
+    assert (back.status, back.started_at, back.interrupted) == ("queued", None, 0)
+    assert store.requeue_running_jobs() == ([], [])
+    assert runner.files.leftovers(store.job_files()) == []
 
 
 def test_finishing_a_job_records_its_ready_event_with_it(store):

@@ -176,3 +176,15 @@ def test_a_burst_over_the_bucket_gets_429_and_waiting_retry_after_succeeds(
 def test_every_response_carries_a_request_id(api):
     for path in ("/healthz", "/v1/devices", "/api/v1/me", "/v1/missing"):
         assert REQUEST_ID.match(api.client.get(path).headers["x-request-id"])
+
+
+def test_a_device_whose_points_are_refused_is_not_stored_at_all(api):
+    headers = api.key("devices.read", "devices.write")
+    twice = [{"key": "flow", "unit": "m3/h"}, {"key": "flow", "unit": "l/s"}]
+    refused = api.client.post("/v1/devices", headers=headers,
+                              json={"name": "Meter", "type": "http", "points": twice})  # fmt: skip
+    error_of(refused, 422, "validation_failed")
+    assert "key flow is given twice" in refused.json()["error"]["message"]
+    # The device and its points are one transaction: nothing half-made is left behind.
+    assert api.client.get("/v1/devices", headers=headers).json()["data"] == []
+    assert api.runtime.store.points(api.runtime.store.organization.id) == []

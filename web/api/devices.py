@@ -119,16 +119,13 @@ class DevicesController(Controller):
         if given is not None and (not isinstance(given, str) or not DEVICE_ID.match(given)):
             raise ApiError(422, "id must look like dev_ followed by letters and digits.",
                            {"field": "id"})  # fmt: skip
-        movement = _movement(body.pop("movement", None))
+        # Validated here, stored with the device in its one transaction.
+        body["movement"] = _movement(body.get("movement"))
         add = runtime.device_types[kind]
         try:
             d = await asyncio.to_thread(add, runtime.store, params.caller(request).boundary, body)
         except (ValueError, KeyError, TypeError) as error:
             raise ApiError(422, str(error).strip("'\""), {"field": "body"}) from None
-        if movement is not None:
-            d = await asyncio.to_thread(
-                lambda: runtime.store.update_device(d.org_id, d.id, movement=movement)
-            )
         out = dialect.one(request, resources.device(runtime, d, dialect.camel_case))
         return Response(out, status_code=201, headers={"ETag": resources.etag(d)})
 

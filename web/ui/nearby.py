@@ -56,13 +56,8 @@ def adopt(runtime: Runtime, form: dict[str, Any]) -> str:
     add = runtime.device_types.get("ble")
     if add is None:
         raise Refused("this gateway does not listen to BLE sensors")
-    # A confirmation sent twice (a dropped answer, a second press) must not make two devices
-    # of one sensor; the store is asked, as the driver may not have taken the first on yet.
-    address = body["connection"]["address"].upper()
-    twin = next((d for d, _ in data.devices(runtime) if d.type == "ble"
-                 and str(d.connection.get("address", "")).upper() == address), None)  # fmt: skip
-    if twin is not None:
-        raise Refused(f"sensor {address} is already adopted as {twin.name}")
+    # A confirmation sent twice (a dropped answer, a second press) gets the driver's Conflict:
+    # one device per sensor.
     try:
         return add(runtime.store, runtime.store.organization.id, body).id
     except (ValueError, KeyError, TypeError, Conflict, NotFound) as error:

@@ -146,3 +146,20 @@ def test_ble_families_are_sensor_profiles(api):
     assert {"ble.bthome", "ble.xiaomi", "ble.ruuvi", "ble.govee", "ble.inkbird"} <= ids
     one = api.client.get("/v1/sensor-profiles/ble.bthome", headers=api.key("devices.read"))
     assert one.json()["data"]["encrypted"] is True
+
+
+def test_a_sensor_is_adopted_once_until_its_device_is_deleted(api):
+    headers = api.key("devices.write", "devices.read")
+    body = {"name": "Freezer", "type": "ble",
+            "connection": {"address": "A4:C1:38:00:00:07", "family": "xiaomi"}}  # fmt: skip
+    first = api.client.post("/v1/devices", headers=headers, json=body)
+    assert first.status_code == 201, first.text
+    again = {**body, "name": "Freezer again",
+             "connection": {**body["connection"], "address": "a4:c1:38:00:00:07"}}  # fmt: skip
+    twin = api.client.post("/v1/devices", headers=headers, json=again)
+    assert twin.status_code == 409, twin.text
+    message = twin.json()["error"]["message"]
+    assert "A4:C1:38:00:00:07 is already adopted as Freezer" in message
+    device_id = first.json()["data"]["id"]
+    assert api.client.delete(f"/v1/devices/{device_id}", headers=headers).status_code == 204
+    assert api.client.post("/v1/devices", headers=headers, json=again).status_code == 201
